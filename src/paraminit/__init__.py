@@ -1,0 +1,60 @@
+"""paraminit: correct, explained, reproducible parameter initialization.
+
+The top level imports no framework. ``paraminit.numpy`` is the reference backend;
+``paraminit.torch`` is a drop-in for ``torch.nn.init``.
+
+Example:
+    >>> import paraminit as pi
+    >>> spec = pi.resolve("he_normal", (256, 128, 3, 3), layout="torch")
+    >>> round(spec.std, 7)
+    0.0416667
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ACTIVATIONS": "paraminit.core.gains",
+    "ALIASES": "paraminit.core.schemes",
+    "Fans": "paraminit.core.fans",
+    "GAINS": "paraminit.core.gains",
+    "InitError": "paraminit._errors",
+    "InitSpec": "paraminit.core.spec",
+    "LAYOUTS": "paraminit.core.fans",
+    "REGISTRY": "paraminit.core.schemes",
+    "Scheme": "paraminit.core.schemes",
+    "Stream": "paraminit.core.stream",
+    "compute_fans": "paraminit.core.fans",
+    "gain": "paraminit.core.gains",
+    "get_scheme": "paraminit.core.schemes",
+    "numeric_gain": "paraminit.core.gains",
+    "resolve": "paraminit.core.schemes",
+    "schemes": "paraminit.core.schemes",
+    "truncated_std_factor": "paraminit.core.spec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._errors import InitError
+    from .core.fans import LAYOUTS, Fans, compute_fans
+    from .core.gains import ACTIVATIONS, GAINS, gain, numeric_gain
+    from .core.schemes import ALIASES, REGISTRY, Scheme, get_scheme, resolve, schemes
+    from .core.spec import InitSpec, truncated_std_factor
+    from .core.stream import Stream
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    if name in ("numpy", "torch", "cli", "core", "experiments", "report"):
+        return import_module(f"paraminit.{name}")
+    raise AttributeError(f"module 'paraminit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__", "numpy", "torch"])

@@ -1,0 +1,310 @@
+"""Fan-in / fan-out of a weight tensor, read explicitly from its layout.
+
+Fans are the number of inputs a unit sums over (``fan_in``) and the number of units
+an input feeds (``fan_out``) in the *forward* pass; every variance-scaling formula
+(Glorot & Bengio 2010 §4.2; He et al. 2015 §2.2; LeCun et al. 1998 §4.6) divides by
+one of them. Frameworks read them from the tensor shape, and the shape means different
+things in different frameworks, so the layout is an explicit argument here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from .._errors import InitError
+
+__all__ = ["LAYOUTS", "Fans", "FanConvention", "Layout", "compute_fans"]
+
+Layout = Literal["torch", "jax", "keras"]
+FanConvention = Literal["paraminit", "torch", "keras", "jax"]
+LAYOUTS: tuple[str, ...] = get_args(Layout)
+_CONVENTIONS: tuple[str, ...] = get_args(FanConvention)
+
+# What each layout stores where.  "grouped" names the axis that already holds a
+# per-group count (torch conv weight: in/groups); the other channel axis holds the
+# full count and is divided by `groups` to get the per-group fan.
+_LAYOUT_TEXT = {
+    ("torch", False): "(out, in/groups, *kernel)",
+    ("torch", True): "(in, out/groups, *kernel) [ConvTranspose]",
+    ("jax", False): "(*kernel, in/groups, out)",
+    ("jax", True): "(*kernel, in/groups, out) [Flax ConvTranspose]",
+    ("keras", False): "(*kernel, in/groups, out)",
+    ("keras", True): "(*kernel, out, in) [Keras ConvTranspose]",
+}
+
+
+@dataclass(frozen=True)
+class _Axes:
+    in_axis: int
+    out_axis: int
+    grouped: Literal["in", "out"]
+
+
+def _layout_axes(layout: str, rank: int, transposed: bool) -> _Axes:
+    if layout == "torch":
+        return _Axes(0, 1, "out") if transposed else _Axes(1, 0, "in")
+    if layout == "keras" and transposed:
+        return _Axes(rank - 1, rank - 2, "out")
+    return _Axes(rank - 2, rank - 1, "in")
+
+
+@dataclass(frozen=True)
+class Fans:
+    """Fans of one weight tensor, with the reading that produced them.
+
+    ``fan_in``/``fan_out`` are floats because a stride-aware transposed convolution
+    has a fractional average fan (in·k²/s²); they are whole numbers otherwise.
+    """
+
+    fan_in: float
+    fan_out: float
+    receptive: int
+    groups: int
+    shape: tuple[int, ...]
+    layout: str
+    in_axis: int
+    out_axis: int
+    transposed: bool = False
+    stride: tuple[int, ...] | None = None
+    convention: str = "paraminit"
+
+    def of(self, mode: str) -> float:
+        """The fan a variance-scaling ``mode`` divides by (arithmetic or geometric mean too)."""
+        if mode == "fan_in":
+            return self.fan_in
+        if mode == "fan_out":
+            return self.fan_out
+        if mode == "fan_avg":
+            return (self.fan_in + self.fan_out) / 2.0
+        if mode == "fan_geo_avg":
+            return math.sqrt(self.fan_in * self.fan_out)
+        raise InitError(
+            f"mode must be one of 'fan_in', 'fan_out', 'fan_avg', 'fan_geo_avg'; received {mode!r}"
+        )
+
+    def explain(self) -> str:
+        """How the shape was read, and each fan as a product of its factors."""
+        rank = len(self.shape)
+        kernel = [d for i, d in enumerate(self.shape) if i not in (self.in_axis, self.out_axis)]
+        layout_text = _LAYOUT_TEXT.get((self.layout, self.transposed), "custom axes")
+        lines = [
+            f"shape {self.shape} read in layout {self.layout!r} {layout_text}: "
+            f"in-channels on axis {self.in_axis}, out-channels on axis {self.out_axis}"
+            + (f", kernel {'x'.join(map(str, kernel))} (receptive field {self.receptive})"
+               if rank > 2 else "")
+        ]
+        rf = f" x {self.receptive}" if rank > 2 else ""
+        in_dim, out_dim = self.shape[self.in_axis], self.shape[self.out_axis]
+        if self.convention != "paraminit":
+            lines.append(
+                f"fan convention {self.convention!r}: the in/out axes are read literally "
+                "(groups, transposition and stride ignored), as that framework does"
+            )
+            lines.append(f"fan_in = {in_dim} in-channels{rf} = {_num(self.fan_in)}")
+            lines.append(f"fan_out = {out_dim} out-channels{rf} = {_num(self.fan_out)}")
+            return "\n".join(lines)
+        axes = _layout_axes(self.layout, rank, self.transposed)
+        grouped_in = axes.grouped == "in" or self.layout == "custom"
+        per_group = f" / {self.groups} groups" if self.groups > 1 else ""
+        stride_div = ""
+        if self.stride is not None:
+            stride_div = f" / stride {'x'.join(map(str, self.stride))}"
+        in_text = f"{in_dim} in-channels" + ("" if grouped_in else per_group)
+        out_text = f"{out_dim} out-channels" + (per_group if grouped_in else "")
+        lines.append(
+            f"fan_in = {in_text}{rf}{stride_div if self.transposed else ''} = {_num(self.fan_in)}"
+        )
+        lines.append(
+            f"fan_out = {out_text}{rf}{'' if self.transposed else stride_div} = "
+            f"{_num(self.fan_out)}"
+        )
+        if self.groups > 1 and self.layout == "torch" and not self.transposed:
+            lines.append(
+                f"note: torch counts fan_out = {out_dim} x {self.receptive} = "
+                f"{out_dim * self.receptive} here (it ignores groups); "
+                "pass fan_convention='torch' for that"
+            )
+        if self.transposed:
+            lines.append(
+                "note: fans are those of the transposed convolution's forward pass "
+                "(each output sums in/groups x kernel inputs); torch and Keras read the "
+                "weight literally as if it were a regular convolution"
+            )
+        return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+
+
+def _check_shape(shape: object) -> tuple[int, ...]:
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, Sequence) or isinstance(shape, str):
+        raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
+    dims = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, int) and not hasattr(d, "__index__"):
+            raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
+        d = int(d)
+        if d < 0:
+            raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
+        dims.append(d)
+    return tuple(dims)
+
+
+def _check_choice(argument: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise InitError(f"{argument} must be one of {allowed}; received {value!r}")
+
+
+def _check_positive_int(argument: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InitError(f"{argument} must be a positive int; received {value!r}")
+    return value
+
+
+def compute_fans(
+    shape: Sequence[int],
+    layout: Layout | str = "torch",
+    *,
+    groups: int = 1,
+    transposed: bool = False,
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    stride: int | Sequence[int] | None = None,
+    fan_convention: FanConvention | str = "paraminit",
+) -> Fans:
+    """Fan-in and fan-out of a weight of ``shape`` stored in ``layout``.
+
+    receptive = product of the kernel dims; fan_in = in_per_group·receptive and
+    fan_out = out_per_group·receptive (Glorot & Bengio 2010 §4.2 for dense layers;
+    He et al. 2015 §2.2 for convolutions, n = k²·c).
+
+    Args:
+        shape: the weight's shape, at least 2-D.
+        layout: ``"torch"`` (out, in/groups, *k); ``"jax"``/``"keras"`` (*k, in/groups, out).
+        groups: convolution groups; depthwise is groups = in-channels.
+        transposed: the weight belongs to a transposed convolution (torch (in, out/groups, *k);
+            Keras (*k, out, in); Flax (*k, in, out)); fans are those of its forward pass.
+        in_axis, out_axis: custom channel axes (both), overriding ``layout``.
+        stride: the convolution's stride; divides the transposed conv's fan_in (and a
+            regular conv's fan_out) by prod(stride), the average number of terms per output.
+        fan_convention: ``"paraminit"`` (correct per-group fans) or a framework's name
+            (``"torch"``, ``"keras"``, ``"jax"``): read the in/out axes literally, ignoring
+            groups, transposition and stride, for bit-for-bit parity with that framework.
+
+    Note:
+        Depthwise ``Conv2d(32, 32, 3, groups=32)`` has torch weight (32, 1, 3, 3):
+        fan_in = 9 and fan_out = 9 here; torch counts fan_out = 288.
+
+    Example:
+        >>> compute_fans((256, 128, 3, 3)).fan_in
+        1152.0
+    """
+    dims = _check_shape(shape)
+    custom = in_axis is not None or out_axis is not None
+    if not custom:
+        _check_choice("layout", layout, LAYOUTS)
+    _check_choice("fan_convention", fan_convention, _CONVENTIONS)
+    groups = _check_positive_int("groups", groups)
+    rank = len(dims)
+    if rank < 2:
+        raise InitError(
+            f"fans are undefined for the {rank}-D shape {dims} (layout {layout!r}): a weight "
+            "needs at least 2 dims (out and in). For a bias or a norm scale use a scheme "
+            "that needs no fans ('zeros', 'constant', 'normal', 'uniform'), or give the 2-D "
+            "weight shape"
+        )
+    if custom:
+        if in_axis is None or out_axis is None:
+            raise InitError(
+                f"in_axis and out_axis must be given together; received in_axis={in_axis!r}, "
+                f"out_axis={out_axis!r}"
+            )
+        axes = []
+        for argument, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
+            if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < rank:
+                raise InitError(
+                    f"{argument} must be an int in [-{rank}, {rank - 1}] for shape {dims}; "
+                    f"received {axis!r}"
+                )
+            axes.append(axis % rank)
+        if axes[0] == axes[1]:
+            raise InitError(
+                f"in_axis and out_axis must differ; both are axis {axes[0]} of shape {dims}"
+            )
+        read = _Axes(axes[0], axes[1], "out" if transposed else "in")
+        layout = "custom"
+    else:
+        read = _layout_axes(str(layout), rank, transposed and fan_convention == "paraminit")
+    if transposed and rank < 3:
+        raise InitError(
+            f"transposed=True needs a convolution weight (3-D or more); received shape {dims}"
+        )
+    kernel = [d for i, d in enumerate(dims) if i not in (read.in_axis, read.out_axis)]
+    receptive = math.prod(kernel)
+    in_dim, out_dim = dims[read.in_axis], dims[read.out_axis]
+    strides = _check_stride(stride, len(kernel), dims)
+    if fan_convention != "paraminit":
+        fan_in, fan_out = float(in_dim * receptive), float(out_dim * receptive)
+        strides = None
+    else:
+        full_axis, full_dim = ("out", out_dim) if read.grouped == "in" else ("in", in_dim)
+        if full_dim % groups:
+            raise InitError(
+                f"groups={groups} must divide the {full_axis}-channels ({full_dim}) of shape "
+                f"{dims} in layout {layout!r}"
+            )
+        in_pg = in_dim if read.grouped == "in" else in_dim // groups
+        out_pg = out_dim // groups if read.grouped == "in" else out_dim
+        fan_in, fan_out = float(in_pg * receptive), float(out_pg * receptive)
+        if strides is not None:
+            if transposed:
+                fan_in /= math.prod(strides)
+            else:
+                fan_out /= math.prod(strides)
+    if fan_in == 0 or fan_out == 0:
+        raise InitError(
+            f"shape {dims} in layout {layout!r} has fan_in={_num(fan_in)} and "
+            f"fan_out={_num(fan_out)}: a zero fan makes every fan-scaled std infinite. "
+            "Check the layout (torch is (out, in, *k), jax/keras (*k, in, out)) or use "
+            "'zeros'/'constant' for an empty tensor"
+        )
+    return Fans(
+        fan_in=fan_in,
+        fan_out=fan_out,
+        receptive=receptive,
+        groups=groups,
+        shape=dims,
+        layout=str(layout),
+        in_axis=read.in_axis,
+        out_axis=read.out_axis,
+        transposed=bool(transposed),
+        stride=strides,
+        convention=str(fan_convention),
+    )
+
+
+def _check_stride(
+    stride: int | Sequence[int] | None, n_kernel: int, dims: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    if stride is None:
+        return None
+    if n_kernel == 0:
+        raise InitError(f"stride applies to convolution weights; shape {dims} has no kernel dims")
+    if isinstance(stride, int) and not isinstance(stride, bool):
+        stride = (stride,) * n_kernel
+    values = tuple(stride) if isinstance(stride, Sequence) else (stride,)
+    if len(values) != n_kernel or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in values
+    ):
+        raise InitError(
+            f"stride must be a positive int or {n_kernel} positive ints (one per kernel dim "
+            f"of shape {dims}); received {stride!r}"
+        )
+    return values

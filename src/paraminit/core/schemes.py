@@ -1,0 +1,574 @@
+"""Every named scheme: one general variance-scaling formula and a table of presets.
+
+``resolve(scheme, shape, layout=..., **options)`` turns a name and options into an
+:class:`InitSpec`. Variance-scaling schemes all go through :func:`_variance_scaling`
+(Var = scale / fan, scale = gain²); the rest are constants, fixed-std draws and the
+structured inits sampled by :mod:`paraminit.core.structured`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .._errors import InitError
+from .fans import LAYOUTS, Fans, _check_choice, _check_shape, compute_fans
+from .gains import GAINS, gain
+from .spec import InitSpec
+
+__all__ = ["ALIASES", "REGISTRY", "Scheme", "get_scheme", "resolve", "schemes", "validate"]
+
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
+_MODE_TEXT = {
+    "fan_in": "fan_in",
+    "fan_out": "fan_out",
+    "fan_avg": "(fan_in + fan_out)/2",
+    "fan_geo_avg": "sqrt(fan_in * fan_out)",
+}
+NORMAL_DISTRIBUTIONS = ("normal", "truncated_normal")
+VS_DISTRIBUTIONS = (*NORMAL_DISTRIBUTIONS, "uniform")
+VARIANCE_NORMS = ("fan_in", "fan_out", "average")
+_SQRT3 = math.sqrt(3.0)  # U(-r, r) has std r/sqrt(3)
+
+
+# ---------------------------------------------------------------------------------------
+# option validation
+
+
+def _number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InitError(f"{name} must be a finite number; received {value!r}")
+    if positive and value <= 0:
+        raise InitError(f"{name} must be > 0; received {value!r}")
+    if nonnegative and value < 0:
+        raise InitError(f"{name} must be >= 0; received {value!r}")
+    return float(value)
+
+
+def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise InitError(f"{name} must be one of {allowed}; received {value!r}")
+    return value
+
+
+def _gain_option(value: Any) -> float:
+    """A gain given as a number (std multiplier) or as a nonlinearity name."""
+    if isinstance(value, str):
+        return gain(value)
+    return _number("gain", value, positive=True)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """The shape being initialised and how to read its fans."""
+
+    scheme: str
+    shape: tuple[int, ...]
+    layout: str
+    fan_options: Mapping[str, Any]
+
+    def fans(self) -> Fans:
+        try:
+            return compute_fans(self.shape, self.layout, **self.fan_options)
+        except InitError as error:
+            raise InitError(f"{self.scheme}: {error}") from None
+
+    def require_rank(self, minimum: int, maximum: int | None = None) -> None:
+        rank = len(self.shape)
+        if rank < minimum or (maximum is not None and rank > maximum):
+            wanted = f"{minimum}-D" if maximum == minimum else (
+                f"at least {minimum}-D" if maximum is None else f"{minimum}-D to {maximum}-D")
+            raise InitError(
+                f"{self.scheme} needs a {wanted} shape; received shape {self.shape} "
+                f"({rank}-D)"
+            )
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One registry entry. ``defaults`` lists every option the scheme takes."""
+
+    name: str
+    summary: str
+    formula: str
+    paper: str
+    defaults: Mapping[str, Any]
+    build: Callable[[_Context, dict[str, Any]], InitSpec] = field(repr=False)
+    family: str
+    aliases: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    # A shape the scheme accepts, for validating options before a real shape is known.
+    probe_shape: tuple[int, ...] = (1024, 1024)
+
+
+# ---------------------------------------------------------------------------------------
+# the one variance-scaling formula
+
+
+def _variance_scaling(
+    ctx: _Context,
+    options: dict[str, Any],
+    *,
+    scale: float,
+    mode: str,
+    distribution: str,
+    truncate: float = 2.0,
+    gain_value: float | None = None,
+    scale_text: str = "",
+) -> InitSpec:
+    """Var = scale / fan(mode); normal, truncated normal (result std) or uniform (r = √3σ)."""
+    scheme = REGISTRY[ctx.scheme]
+    fans = ctx.fans()
+    fan = fans.of(mode)
+    std = math.sqrt(scale / fan)
+    formula = f"Var = scale / {_MODE_TEXT[mode]}"
+    if scale_text:
+        formula += f", scale = {scale_text}"
+    formula += f"; Var = {scale:.7g} / {fan:.7g}; std = {std:.7g}"
+    bound = truncation = None
+    if distribution == "uniform":
+        bound = _SQRT3 * std
+        formula += f"; uniform bound r = sqrt(3) * std = {bound:.7g}"
+    elif distribution == "truncated_normal":
+        truncation = (-truncate, truncate)
+    return InitSpec(
+        scheme=ctx.scheme,
+        shape=ctx.shape,
+        layout=ctx.layout,
+        distribution=distribution,  # type: ignore[arg-type]
+        mean=0.0,
+        std=std,
+        bound=bound,
+        truncation=truncation,
+        fans=fans,
+        gain=gain_value if gain_value is not None else math.sqrt(scale),
+        scale=scale,
+        mode=mode,
+        formula=formula,
+        paper=scheme.paper,
+        options=options,
+        notes=scheme.notes,
+    )
+
+
+def _build_variance_scaling(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    return _variance_scaling(
+        ctx, o,
+        scale=_number("scale", o["scale"], positive=True),
+        mode=_choice("mode", o["mode"], MODES),
+        distribution=_choice("distribution", o["distribution"], VS_DISTRIBUTIONS),
+        truncate=_number("truncate", o["truncate"], positive=True),
+    )
+
+
+def _xavier(distribution: str | None) -> Callable[[_Context, dict[str, Any]], InitSpec]:
+    def build(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+        g = _gain_option(o["gain"])
+        dist = distribution or _choice("distribution", o["distribution"], NORMAL_DISTRIBUTIONS)
+        return _variance_scaling(
+            ctx, o, scale=g * g, mode="fan_avg", distribution=dist, gain_value=g,
+            scale_text=f"gain^2 = {g:.7g}^2",
+        )
+
+    return build
+
+
+def _nonlinearity_gain(o: dict[str, Any]) -> tuple[float, str]:
+    nonlinearity = o["nonlinearity"]
+    if not isinstance(nonlinearity, str) or nonlinearity not in GAINS:
+        choices = ", ".join(repr(k) for k in sorted(GAINS))
+        raise InitError(f"nonlinearity must be one of {choices}; received {nonlinearity!r}")
+    slope = _number("slope", o["slope"])
+    if nonlinearity == "leaky_relu":
+        return gain("leaky_relu", slope), f"2 / (1 + {slope:g}^2) (leaky_relu)"
+    if slope != 0.0:
+        raise InitError(
+            f"slope applies only to nonlinearity='leaky_relu'; received slope={slope!r} with "
+            f"nonlinearity={nonlinearity!r}. Drop slope or set nonlinearity='leaky_relu'"
+        )
+    g = gain(nonlinearity)
+    return g, f"gain('{nonlinearity}')^2 = {g:.7g}^2"
+
+
+def _he(distribution: str | None) -> Callable[[_Context, dict[str, Any]], InitSpec]:
+    def build(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+        g, text = _nonlinearity_gain(o)
+        dist = distribution or _choice("distribution", o["distribution"], NORMAL_DISTRIBUTIONS)
+        return _variance_scaling(
+            ctx, o, scale=g * g, mode=_choice("mode", o["mode"], ("fan_in", "fan_out")),
+            distribution=dist, gain_value=g, scale_text=text,
+        )
+
+    return build
+
+
+def _lecun(distribution: str | None) -> Callable[[_Context, dict[str, Any]], InitSpec]:
+    def build(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+        dist = distribution or _choice("distribution", o["distribution"], NORMAL_DISTRIBUTIONS)
+        return _variance_scaling(ctx, o, scale=1.0, mode="fan_in", distribution=dist)
+
+    return build
+
+
+def _build_msra(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    norm = _choice("variance_norm", o["variance_norm"], VARIANCE_NORMS)
+    # Caffe MSRAFiller: Var = 2 / n with n = fan_in, fan_out or (fan_in + fan_out)/2;
+    # the last is 4 / (fan_in + fan_out).
+    mode = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}[norm]
+    return _variance_scaling(ctx, o, scale=2.0, mode=mode, distribution="normal",
+                             scale_text="2 (Caffe MSRAFiller)")
+
+
+# ---------------------------------------------------------------------------------------
+# fixed-std and constant schemes
+
+
+def _plain(ctx: _Context, o: dict[str, Any], **fields: Any) -> InitSpec:
+    scheme = REGISTRY[ctx.scheme]
+    return InitSpec(
+        scheme=ctx.scheme, shape=ctx.shape, layout=ctx.layout, paper=scheme.paper,
+        options=o, notes=scheme.notes, **fields,
+    )
+
+
+def _constant_value(value: float) -> Callable[[_Context, dict[str, Any]], InitSpec]:
+    return lambda ctx, o: _plain(ctx, o, distribution="constant", mean=value, std=0.0,
+                                 formula=f"w = {value:g}")
+
+
+def _build_constant(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    return _constant_value(_number("value", o["value"]))(ctx, o)
+
+
+def _build_uniform(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    low, high = _number("low", o["low"]), _number("high", o["high"])
+    if not low < high:
+        raise InitError(f"low must be < high; received low={low!r}, high={high!r}")
+    half = (high - low) / 2.0
+    return _plain(
+        ctx, o, distribution="uniform", mean=(low + high) / 2.0, std=half / _SQRT3, bound=half,
+        formula=f"w ~ U({low:g}, {high:g}); std = (high - low)/sqrt(12) = {half / _SQRT3:.7g}",
+    )
+
+
+def _build_normal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    mean, std = _number("mean", o.get("mean", 0.0)), _number("std", o["std"], positive=True)
+    return _plain(ctx, o, distribution="normal", mean=mean, std=std,
+                  formula=f"w ~ N({mean:g}, {std:g}^2)")
+
+
+def _build_fixed_uniform(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    std = _number("std", o["std"], positive=True)
+    bound = _SQRT3 * std
+    return _plain(ctx, o, distribution="uniform", mean=0.0, std=std, bound=bound,
+                  formula=f"w ~ U(-r, r), r = sqrt(3) * std = sqrt(3) * {std:g} = {bound:.7g}")
+
+
+def _build_truncated_normal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    mean, std = _number("mean", o["mean"]), _number("std", o["std"], positive=True)
+    t = _number("truncate", o["truncate"], positive=True)
+    spec = _plain(ctx, o, distribution="truncated_normal", mean=mean, std=std,
+                  truncation=(-t, t), formula="")
+    return _with_formula(
+        spec,
+        f"w ~ N({mean:g}, s^2) cut at +-{t:g} s, s = std / {std / spec.parent_std:.17g} = "
+        f"{spec.parent_std:.7g} so that the result has std {std:g}",
+    )
+
+
+def _with_formula(spec: InitSpec, formula: str) -> InitSpec:
+    return replace(spec, formula=formula)
+
+
+# ---------------------------------------------------------------------------------------
+# structured schemes (sampled by core.structured)
+
+
+def _build_orthogonal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    ctx.require_rank(2)
+    g = _gain_option(o["gain"])
+    method = _choice("method", o["method"], ("qr", "svd"))
+    out_axis = _out_axis(ctx)
+    rows = ctx.shape[out_axis]
+    cols = math.prod(ctx.shape) // rows if rows else 0
+    rms = g / math.sqrt(max(rows, cols, 1))
+    return _plain(
+        ctx, o, distribution="orthogonal", mean=0.0, std=rms, gain=g,
+        params={"gain": g, "method": method, "out_axis": out_axis, "rows": rows, "cols": cols},
+        formula=(
+            f"W (as {rows} x {cols}: out-axis x rest) = gain * Q, Q with orthonormal "
+            f"{'rows' if rows <= cols else 'columns'}; rms = gain / sqrt(max(rows, cols)) = "
+            f"{rms:.7g}"
+        ),
+    )
+
+
+def _out_axis(ctx: _Context) -> int:
+    options = ctx.fan_options
+    if options.get("out_axis") is not None:
+        return int(options["out_axis"]) % len(ctx.shape)
+    if ctx.layout == "torch":
+        return 0
+    return len(ctx.shape) - 1
+
+
+def _build_identity(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    ctx.require_rank(2, 2)
+    g = _gain_option(o["gain"])
+    rows, cols = ctx.shape
+    rms = g * math.sqrt(min(rows, cols) / (rows * cols)) if rows * cols else 0.0
+    return _plain(ctx, o, distribution="identity", mean=0.0, std=rms, gain=g,
+                  params={"gain": g}, formula=f"W = {g:g} * I (ones on the main diagonal)")
+
+
+def _build_dirac(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    ctx.require_rank(3, 5)
+    groups = ctx.fan_options["groups"]  # the same `groups` as the convolution's fans
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise InitError(f"groups must be a positive int; received {groups!r}")
+    out_axis = _out_axis(ctx)
+    in_axis = 1 if ctx.layout == "torch" and out_axis == 0 else len(ctx.shape) - 2
+    out_channels = ctx.shape[out_axis]
+    if out_channels % groups:
+        raise InitError(
+            f"groups={groups} must divide the out-channels ({out_channels}) of shape {ctx.shape}"
+        )
+    per_group = out_channels // groups
+    ones = groups * min(per_group, ctx.shape[in_axis])
+    numel = math.prod(ctx.shape)
+    return _plain(
+        ctx, o, distribution="dirac", mean=ones / numel if numel else 0.0,
+        std=math.sqrt(ones / numel - (ones / numel) ** 2) if numel else 0.0,
+        params={"groups": groups, "out_axis": out_axis, "in_axis": in_axis},
+        formula=(
+            "W[g*out_per_group + d, d, k//2...] = 1 for d < min(out_per_group, in): each "
+            "conv output copies its input channel (identity map)"
+        ),
+    )
+
+
+def _build_sparse(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    ctx.require_rank(2, 2)
+    out_axis = _out_axis(ctx)
+    fan_in = ctx.shape[1 - out_axis]
+    std = _number("std", o["std"], positive=True)
+    if o["sparsity"] is not None:
+        sparsity = _number("sparsity", o["sparsity"], nonnegative=True)
+        if sparsity >= 1.0:
+            raise InitError(f"sparsity must be in [0, 1); received {sparsity!r}")
+        nonzeros = fan_in - math.ceil(sparsity * fan_in)
+    else:
+        nonzeros = o["nonzeros"]
+        if isinstance(nonzeros, bool) or not isinstance(nonzeros, int) or nonzeros < 1:
+            raise InitError(f"nonzeros must be a positive int; received {nonzeros!r}")
+        if nonzeros > fan_in:
+            raise InitError(
+                f"nonzeros={nonzeros} exceeds the {fan_in} inputs per unit of shape "
+                f"{ctx.shape}; pass nonzeros <= {fan_in} or a sparsity fraction"
+            )
+    rms = std * math.sqrt(nonzeros / fan_in) if fan_in else 0.0
+    return _plain(
+        ctx, o, distribution="sparse", mean=0.0, std=rms,
+        params={"nonzeros": nonzeros, "value_std": std, "out_axis": out_axis},
+        formula=(
+            f"each unit gets exactly {nonzeros} of its {fan_in} incoming weights ~ "
+            f"N(0, {std:g}^2), the rest 0; rms = std * sqrt(k / fan_in) = {rms:.7g}"
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# the registry
+
+_GLOROT = (
+    "Glorot & Bengio 2010, 'Understanding the difficulty of training deep feedforward neural "
+    "networks', AISTATS, §4.2, Eq. 16 (normalized initialization)"
+)
+_HE = (
+    "He, Zhang, Ren & Sun 2015, 'Delving Deep into Rectifiers', ICCV, §2.2: Eq. 10 (fan_in), "
+    "Eq. 14 (fan_out), Eq. 15 (PReLU / leaky slope a: 2/((1 + a^2) n))"
+)
+_LECUN = (
+    "LeCun, Bottou, Orr & Müller 1998, 'Efficient BackProp', §4.6 (Var = 1/fan_in); "
+    "Klambauer et al. 2017 (SELU), §3"
+)
+_QIU = "Qiu Xipeng, 'Neural Networks and Deep Learning', 2020, §7.3"
+_HE_NOTES = (
+    "torch's kaiming_* default a=0 gives gain sqrt(2) for 'leaky_relu', while "
+    "calculate_gain('leaky_relu') defaults to slope 0.01; here slope defaults to 0",
+)
+_NORMAL_NOTE = (
+    "Keras/TF/Flax use a truncated normal (cut at +-2 parent stds, result std kept); pass "
+    "distribution='truncated_normal' for their values' law",
+)
+_XAVIER_NOTES = (
+    "Glorot & Bengio's x4 for the logistic sigmoid (used by the textbook): gain=4.0",
+    "symmetric in fan_in and fan_out, so torch and Keras layouts agree",
+)
+
+
+def _scheme(name: str, summary: str, formula: str, paper: str, defaults: dict[str, Any],
+            build: Callable[[_Context, dict[str, Any]], InitSpec], family: str,
+            aliases: tuple[str, ...] = (), notes: tuple[str, ...] = (),
+            probe_shape: tuple[int, ...] = (1024, 1024)) -> Scheme:
+    return Scheme(name, summary, formula, paper, defaults, build, family, aliases, notes,
+                  probe_shape)
+
+
+_ENTRIES = [
+    _scheme("zeros", "all zeros (fails: every hidden unit stays identical)", "w = 0",
+            f"{_QIU}.1 (symmetry: units with equal weights get equal gradients)", {},
+            _constant_value(0.0), "constant", ("zero",)),
+    _scheme("ones", "all ones", "w = 1", f"{_QIU}.1", {}, _constant_value(1.0), "constant"),
+    _scheme("constant", "every weight equal to value", "w = value", f"{_QIU}.1",
+            {"value": 0.0}, _build_constant, "constant"),
+    _scheme("uniform", "small random uniform", "w ~ U(low, high)",
+            f"{_QIU}.1 (small random values)", {"low": -0.01, "high": 0.01}, _build_uniform,
+            "random", ("small_uniform",)),
+    _scheme("normal", "small random normal", "w ~ N(mean, std^2)",
+            f"{_QIU}.1 (small random values)", {"mean": 0.0, "std": 0.01}, _build_normal,
+            "random", ("small_normal", "gaussian")),
+    _scheme("fixed_variance_normal", "normal with a fixed std", "w ~ N(0, std^2)",
+            f"{_QIU}.1 (fixed-variance initialization)", {"std": 0.05}, _build_normal,
+            "random", ("fixed_normal",)),
+    _scheme("fixed_variance_uniform", "uniform with a fixed std", "w ~ U(-r, r), r = sqrt(3) std",
+            f"{_QIU}.1 (fixed-variance initialization: r = sqrt(3 sigma^2))", {"std": 0.05},
+            _build_fixed_uniform, "random", ("fixed_uniform",)),
+    _scheme("truncated_normal", "normal cut at +-truncate stds; std is the result's",
+            "w ~ N(mean, s^2) on [mean - t s, mean + t s], s = std / c(t)",
+            "Keras/TF TruncatedNormal and JAX truncated_normal (Keras' variance-scaling "
+            "correction c(2) = 0.87962566103423978)",
+            {"mean": 0.0, "std": 0.02, "truncate": 2.0}, _build_truncated_normal, "random",
+            ("trunc_normal",),
+            ("std here is the result's std; Keras' TruncatedNormal(stddev) and torch's "
+             "trunc_normal_(std) take the parent std, and torch's bounds are absolute",)),
+    _scheme("variance_scaling", "the general rule: Var = scale / fan(mode)",
+            "Var = scale / fan(mode); normal, truncated normal or uniform (r = sqrt(3) std)",
+            "Keras/TF VarianceScaling, unifying Glorot 2010, He 2015 and LeCun 1998",
+            {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal",
+             "truncate": 2.0}, _build_variance_scaling, "variance_scaling"),
+    _scheme("xavier_normal", "Glorot normal: Var = 2 gain^2 / (fan_in + fan_out)",
+            "std = gain * sqrt(2 / (fan_in + fan_out))", _GLOROT,
+            {"gain": 1.0, "distribution": "normal"}, _xavier(None), "variance_scaling",
+            ("glorot_normal",), _XAVIER_NOTES + _NORMAL_NOTE),
+    _scheme("xavier_uniform", "Glorot uniform: r = gain sqrt(6 / (fan_in + fan_out))",
+            "bound = gain * sqrt(6 / (fan_in + fan_out))", _GLOROT, {"gain": 1.0},
+            _xavier("uniform"), "variance_scaling", ("glorot_uniform",), _XAVIER_NOTES),
+    _scheme("he_normal", "He/Kaiming normal: Var = gain^2 / fan",
+            "std = gain(nonlinearity, slope) / sqrt(fan(mode))", _HE,
+            {"mode": "fan_in", "nonlinearity": "relu", "slope": 0.0, "distribution": "normal"},
+            _he(None), "variance_scaling", ("kaiming_normal",), _HE_NOTES + _NORMAL_NOTE),
+    _scheme("he_uniform", "He/Kaiming uniform: r = gain sqrt(3 / fan)",
+            "bound = gain(nonlinearity, slope) * sqrt(3 / fan(mode))", _HE,
+            {"mode": "fan_in", "nonlinearity": "relu", "slope": 0.0}, _he("uniform"),
+            "variance_scaling", ("kaiming_uniform",), _HE_NOTES),
+    _scheme("lecun_normal", "LeCun normal: Var = 1 / fan_in (SELU's init)",
+            "std = 1 / sqrt(fan_in)", _LECUN, {"distribution": "normal"}, _lecun(None),
+            "variance_scaling", (), _NORMAL_NOTE),
+    _scheme("lecun_uniform", "LeCun uniform: r = sqrt(3 / fan_in)", "bound = sqrt(3 / fan_in)",
+            _LECUN, {}, _lecun("uniform"), "variance_scaling"),
+    _scheme("msra", "MSRA (He et al. 2015) as Caffe's MSRAFiller: Gaussian, Var = 2 / n",
+            "std = sqrt(2 / n), n = fan_in | fan_out | (fan_in + fan_out)/2",
+            f"{_HE}; Caffe MSRAFiller (variance_norm FAN_IN / FAN_OUT / AVERAGE)",
+            {"variance_norm": "fan_in"}, _build_msra, "variance_scaling", (),
+            ("the seed collection's formula 2/(n_in + n_out) is a mistake: it is half of "
+             "Caffe's AVERAGE variant 4/(n_in + n_out); use variance_norm='average' for the "
+             "faithful form",)),
+    _scheme("orthogonal", "(semi-)orthogonal matrix times gain, Haar-distributed",
+            "W = gain * Q, Q from QR of a Gaussian matrix with the sign fix (or SVD)",
+            "Saxe, McClelland & Ganguli 2014, 'Exact solutions to the nonlinear dynamics of "
+            "learning in deep linear networks', ICLR, §3; sign fix: Mezzadri 2007, §5",
+            {"gain": 1.0, "method": "qr"}, _build_orthogonal, "structured"),
+    _scheme("identity", "identity matrix (times gain)", "W = gain * I",
+            "Le, Jaitly & Hinton 2015, 'A Simple Way to Initialize Recurrent Networks of "
+            "Rectified Linear Units' (IRNN), §2", {"gain": 1.0}, _build_identity, "structured",
+            ("eye",)),
+    _scheme("dirac", "conv kernel that passes each input channel through (torch dirac_)",
+            "W[d, d, center] = 1 per group", "torch.nn.init.dirac_ (identity-preserving conv "
+            "init; cf. Xiao et al. 2018 delta-orthogonal, §2.3)", {}, _build_dirac,
+            "structured", (),
+            ("the 1 sits at k//2 in every kernel dim as in torch (k = 4 -> index 2); JAX's "
+             "delta_orthogonal and TF use (k-1)//2",), probe_shape=(64, 64, 3, 3)),
+    _scheme("sparse", "exactly k non-zero N(0, std^2) incoming weights per unit",
+            "k = nonzeros (default 15) or fan_in - ceil(sparsity * fan_in)",
+            "Martens 2010, 'Deep learning via Hessian-free optimization', ICML, §5 (sparse "
+            "initialization, 15 non-zero incoming weights per unit)",
+            {"nonzeros": 15, "sparsity": None, "std": 1.0}, _build_sparse, "structured", (),
+            ("torch's sparse_(sparsity) zeroes ceil(sparsity * rows) entries per *column* of "
+             "its (out, in) weight, i.e. per input; here each unit (output) gets k non-zeros",)),
+]
+
+REGISTRY: dict[str, Scheme] = {entry.name: entry for entry in _ENTRIES}
+ALIASES: dict[str, str] = {alias: e.name for e in _ENTRIES for alias in e.aliases}
+
+
+def schemes() -> list[Scheme]:
+    """All registered schemes, sorted by name."""
+    return [REGISTRY[name] for name in sorted(REGISTRY)]
+
+
+def get_scheme(name: str) -> Scheme:
+    """The registry entry for ``name`` or one of its aliases."""
+    if isinstance(name, str):
+        canonical = ALIASES.get(name, name)
+        if canonical in REGISTRY:
+            return REGISTRY[canonical]
+    choices = ", ".join(sorted([*REGISTRY, *ALIASES]))
+    raise InitError(f"scheme must be one of: {choices}; received {name!r}")
+
+
+def resolve(
+    scheme: str,
+    shape: Sequence[int],
+    *,
+    layout: str = "torch",
+    groups: int = 1,
+    transposed: bool = False,
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    stride: int | Sequence[int] | None = None,
+    fan_convention: str = "paraminit",
+    **options: Any,
+) -> InitSpec:
+    """Resolve a named scheme on a shape to an :class:`InitSpec` (pure math, no framework).
+
+    Fan options (``groups``, ``transposed``, ``in_axis``/``out_axis``, ``stride``,
+    ``fan_convention``) are those of :func:`paraminit.compute_fans`; the other keyword
+    options are the scheme's own (``paraminit.schemes()`` lists them).
+
+    Example:
+        >>> resolve("he_normal", (256, 128, 3, 3)).std
+        0.041666666666666664
+    """
+    entry = get_scheme(scheme)
+    unknown = sorted(set(options) - set(entry.defaults))
+    if unknown:
+        allowed = ", ".join(sorted(entry.defaults)) or "none"
+        raise InitError(
+            f"{entry.name} got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"its options are: {allowed}"
+        )
+    dims = _check_shape(shape)
+    if in_axis is None and out_axis is None:
+        _check_choice("layout", layout, LAYOUTS)
+    fan_options = {
+        "groups": groups, "transposed": transposed, "in_axis": in_axis, "out_axis": out_axis,
+        "stride": stride, "fan_convention": fan_convention,
+    }
+    ctx = _Context(entry.name, dims, layout, fan_options)
+    merged = {**entry.defaults, **options}
+    return entry.build(ctx, merged)
+
+
+def validate(scheme: str, options: Mapping[str, Any]) -> None:
+    """Check a scheme's options before any real shape is known (factories, rule files).
+
+    Resolves on the scheme's probe shape, so names, types and ranges of options are
+    checked; limits that depend on the real shape (sparse's nonzeros <= fan_in) are
+    checked again when the real shape arrives.
+    """
+    entry = get_scheme(scheme)
+    resolve(entry.name, entry.probe_shape, **options)

@@ -1,0 +1,152 @@
+"""InitSpec: everything a sampler needs, computed once, printable and serialisable."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from scipy import stats
+
+from .fans import Fans
+
+__all__ = ["Distribution", "InitSpec", "truncated_std_factor"]
+
+Distribution = Literal[
+    "constant", "uniform", "normal", "truncated_normal", "orthogonal", "identity", "dirac",
+    "sparse",
+]
+
+# Beyond this many parent stds a truncation removes < 2e-9 of the mass: report it as none.
+_NO_EFFECT_SIGMAS = 6.0
+
+
+@cache
+def truncated_std_factor(low: float, high: float) -> float:
+    """Std of N(0, 1) truncated to [low, high]: 0.87962566103423978 for (-2, 2).
+
+    Keras/JAX divide by it so that the *result* has the requested std (REFERENCE.md).
+    """
+    return float(stats.truncnorm.std(low, high))
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """One parameter's initialization, resolved: distribution and its numbers.
+
+    ``std`` is always the std of the *result* (for structured inits, its root mean square
+    element). ``truncation`` is (low, high) in units of the *parent* std, the σ of the
+    normal before truncation; ``parent_std`` gives it. ``bound`` is a uniform's half-width.
+    """
+
+    scheme: str
+    shape: tuple[int, ...]
+    layout: str
+    distribution: Distribution
+    mean: float
+    std: float
+    formula: str
+    paper: str
+    bound: float | None = None
+    truncation: tuple[float, float] | None = None
+    fans: Fans | None = None
+    gain: float | None = None
+    scale: float | None = None
+    mode: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def parent_std(self) -> float:
+        """σ of the normal before truncation (equal to ``std`` when not truncated)."""
+        if self.truncation is None:
+            return self.std
+        return self.std / truncated_std_factor(*self.truncation)
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """Absolute [low, high] the values lie in (uniform or truncated normal), else None."""
+        if self.bound is not None:
+            return (self.mean - self.bound, self.mean + self.bound)
+        if self.truncation is not None:
+            sigma = self.parent_std
+            return (self.mean + self.truncation[0] * sigma, self.mean + self.truncation[1] * sigma)
+        return None
+
+    def explain(self) -> str:
+        """Human-readable account: what was read, the formula with numbers, the paper."""
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        lines = [f"{self.scheme}({options}) on shape {self.shape}, layout {self.layout!r}"]
+        if self.fans is not None:
+            lines += ["  " + line for line in self.fans.explain().splitlines()]
+        lines.append(f"  formula: {self.formula}")
+        lines.append(f"  distribution: {self.describe()}")
+        lines.append(f"  result std: {self.std:.7g}")
+        lines.append(f"  paper: {self.paper}")
+        if self.truncation is not None and min(map(abs, self.truncation)) > _NO_EFFECT_SIGMAS:
+            lines.append(
+                f"  note: the bounds sit at {self.truncation[0]:.4g} and {self.truncation[1]:.4g} "
+                "parent stds: practically nothing is truncated, this is a plain normal"
+            )
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def describe(self) -> str:
+        """The distribution in one line, e.g. ``normal(mean=0, std=0.0416667)``."""
+        if self.distribution == "constant":
+            return f"constant({self.mean:.7g})"
+        if self.distribution == "uniform":
+            low, high = self.bounds  # type: ignore[misc]
+            return f"uniform({low:.7g}, {high:.7g}), bound {self.bound:.7g}"
+        if self.distribution == "normal":
+            return f"normal(mean={self.mean:.7g}, std={self.std:.7g})"
+        if self.distribution == "truncated_normal":
+            low, high = self.bounds  # type: ignore[misc]
+            return (
+                f"truncated normal(mean={self.mean:.7g}, parent std={self.parent_std:.7g}) "
+                f"cut to [{low:.7g}, {high:.7g}] ({self.truncation[0]:.4g}..{self.truncation[1]:.4g}"  # type: ignore[index]
+                f" parent stds)"
+            )
+        details = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.distribution}({details})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field (fans flattened)."""
+        fans = self.fans
+        return {
+            "scheme": self.scheme,
+            "shape": list(self.shape),
+            "layout": self.layout,
+            "distribution": self.distribution,
+            "mean": self.mean,
+            "std": self.std,
+            "parent_std": self.parent_std,
+            "bound": self.bound,
+            "truncation": list(self.truncation) if self.truncation else None,
+            "fan_in": fans.fan_in if fans else None,
+            "fan_out": fans.fan_out if fans else None,
+            "receptive": fans.receptive if fans else None,
+            "groups": fans.groups if fans else None,
+            "gain": self.gain,
+            "scale": self.scale,
+            "mode": self.mode,
+            "options": _jsonable(self.options),
+            "params": _jsonable(self.params),
+            "formula": self.formula,
+            "paper": self.paper,
+            "notes": list(self.notes),
+        }
+
+
+def _jsonable(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out

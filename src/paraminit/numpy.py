@@ -1,0 +1,144 @@
+"""NumPy backend, the reference: ``sample(scheme_or_spec, shape, seed=..., name=...)``.
+
+Values are a pure function of (seed, name, element index) — see ``docs/streams.md``.
+They are computed in float64 and cast once to ``dtype``; bounded laws are then clipped to
+their bounds rounded inward, so no value ever lies outside them, in any dtype.
+
+Every registered scheme is also available as a JAX-style factory::
+
+    init = paraminit.numpy.he_normal(mode="fan_out")
+    w = init(seed=0, shape=(256, 128, 3, 3), dtype="float32", name="conv1.weight")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._errors import InitError
+from .core.sampling import draw, draw_elements, inward_bounds
+from .core.schemes import ALIASES, REGISTRY, get_scheme, resolve, validate
+from .core.spec import InitSpec
+from .core.stream import Stream
+
+__all__ = ["DTYPES", "factory", "sample", "sample_elements"]
+
+DTYPES = ("float16", "float32", "float64")
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in DTYPES:
+        raise InitError(
+            f"dtype must be one of {', '.join(map(repr, DTYPES))}; received {dtype!r}. "
+            "For bfloat16 use paraminit.torch (it samples in float32 and casts once)"
+        )
+    return resolved
+
+
+def _spec(scheme_or_spec: str | InitSpec, shape: Sequence[int] | None, layout: str,
+          options: dict[str, Any]) -> InitSpec:
+    if isinstance(scheme_or_spec, InitSpec):
+        if options:
+            raise InitError(
+                f"options {sorted(options)} cannot be combined with a resolved InitSpec; "
+                "pass the scheme name instead, or resolve the spec with them"
+            )
+        if shape is not None and tuple(shape) != scheme_or_spec.shape:
+            raise InitError(
+                f"shape {tuple(shape)} differs from the spec's shape {scheme_or_spec.shape}; "
+                "omit shape when passing a spec"
+            )
+        return scheme_or_spec
+    if shape is None:
+        raise InitError("shape is required when scheme is given by name; e.g. shape=(256, 128)")
+    return resolve(scheme_or_spec, shape, layout=layout, **options)
+
+
+def _cast(values: np.ndarray, spec: InitSpec, dtype: np.dtype) -> np.ndarray:
+    out = values.astype(dtype)
+    bounds = inward_bounds(spec, dtype)
+    if bounds is not None:
+        np.clip(out, bounds[0], bounds[1], out=out)
+    return out
+
+
+def sample(
+    scheme_or_spec: str | InitSpec,
+    shape: Sequence[int] | None = None,
+    *,
+    seed: int,
+    name: str = "",
+    dtype: Any = "float32",
+    layout: str = "torch",
+    **options: Any,
+) -> np.ndarray:
+    """Sample a whole tensor.
+
+    Args:
+        scheme_or_spec: a registry name (``paraminit.schemes()``) or a resolved InitSpec.
+        shape: required with a name; must match the spec otherwise.
+        seed: int in [0, 2**64 - 1]. name: the parameter's name, keying its own stream.
+        dtype: float16, float32 or float64. layout: see ``paraminit.compute_fans``.
+        **options: the scheme's options and the fan options of ``paraminit.resolve``.
+
+    Example:
+        >>> sample("he_normal", (256, 128, 3, 3), seed=0, name="conv1.weight").shape
+        (256, 128, 3, 3)
+    """
+    target = _dtype(dtype)
+    spec = _spec(scheme_or_spec, shape, layout, options)
+    return _cast(draw(spec, Stream(seed, name)), spec, target)
+
+
+def sample_elements(
+    spec: InitSpec, *, seed: int, name: str = "", start: int = 0, stop: int | None = None,
+    dtype: Any = "float32",
+) -> np.ndarray:
+    """Flat elements [start, stop) of ``spec``'s C-order tensor, without sampling the rest.
+
+    Equal, bit for bit, to ``sample(spec, ...).ravel()[start:stop]``: this is what a shard
+    or a worker thread computes. Element-wise laws only (structured inits need the whole).
+    """
+    target = _dtype(dtype)
+    numel = math.prod(spec.shape)
+    stop = numel if stop is None else stop
+    if not 0 <= start <= stop <= numel:
+        raise InitError(
+            f"need 0 <= start <= stop <= {numel} for shape {spec.shape}; "
+            f"received start={start!r}, stop={stop!r}"
+        )
+    return _cast(draw_elements(spec, Stream(seed, name), start, stop), spec, target)
+
+
+def factory(scheme: str, **options: Any) -> Callable[..., np.ndarray]:
+    """A JAX-style initializer ``init(seed, shape, dtype="float32", *, name="", layout=...)``.
+
+    Options are validated now, at the factory call (``paraminit.core.schemes.validate``).
+    """
+    validate(scheme, options)
+
+    def init(seed: int, shape: Sequence[int], dtype: Any = "float32", *, name: str = "",
+             layout: str = "torch") -> np.ndarray:
+        return sample(scheme, shape, seed=seed, name=name, dtype=dtype, layout=layout,
+                      **options)
+
+    init.__name__ = init.__qualname__ = scheme
+    init.__doc__ = f"{get_scheme(scheme).summary} (paraminit.numpy.{scheme})"
+    return init
+
+
+def __getattr__(attribute: str) -> Callable[..., Callable[..., np.ndarray]]:
+    if attribute in REGISTRY or attribute in ALIASES:
+        return lambda **options: factory(attribute, **options)
+    raise AttributeError(f"module 'paraminit.numpy' has no attribute {attribute!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *REGISTRY, *ALIASES])
