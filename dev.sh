@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One entry point that creates and fills the environment itself, then runs a job:
+#   bash dev.sh compare [ARGS...]   the main job: paraminit compare on the bundled data
+#   bash dev.sh test [PYTEST ARGS]  the test suite
+#   bash dev.sh paraminit ARGS...   any paraminit command
+#   bash dev.sh bench               the benchmarks
+# Needs only python3 (3.10+) and pip. The venv lives in .venv (override: PARAMINIT_VENV).
+set -euo pipefail
+cd "$(dirname "$0")"
+venv="${PARAMINIT_VENV:-.venv}"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "dev.sh: creating $venv with $($python --version 2>&1)" >&2
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.paraminit-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "dev.sh: installing paraminit[all] into $venv (torch pinned by constraints.txt)" >&2
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[all]"
+  touch "$stamp"
+fi
+
+job="${1:-compare}"
+[ $# -gt 0 ] && shift
+case "$job" in
+  compare) exec "$venv/bin/paraminit" compare "$@" ;;
+  test) exec "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@" ;;
+  bench) for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script"; done ;;
+  paraminit) exec "$venv/bin/paraminit" "$@" ;;
+  *) echo "dev.sh: unknown job '$job' (compare, test, bench, paraminit)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""Renderers: turn records into terminal tables or HTML. Nothing here computes results."""
