@@ -37,7 +37,26 @@ _EXPORTS = {
     "truncated_std_factor": "paraminit.core.spec",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ACTIVATIONS",
+    "ALIASES",
+    "Fans",
+    "GAINS",
+    "InitError",
+    "InitSpec",
+    "LAYOUTS",
+    "REGISTRY",
+    "Scheme",
+    "Stream",
+    "compute_fans",
+    "gain",
+    "get_scheme",
+    "numeric_gain",
+    "resolve",
+    "schemes",
+    "truncated_std_factor",
+]
+assert sorted(_EXPORTS) == __all__
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._errors import InitError

@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 from .._errors import InitError
 
-__all__ = ["LAYOUTS", "Fans", "FanConvention", "Layout", "compute_fans"]
+__all__ = ["LAYOUTS", "FanConvention", "Fans", "Layout", "compute_fans"]
 
 Layout = Literal["torch", "jax", "keras"]
 FanConvention = Literal["paraminit", "torch", "keras", "jax"]
@@ -147,7 +147,7 @@ def _check_shape(shape: object) -> tuple[int, ...]:
         raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
     dims = []
     for d in shape:
-        if isinstance(d, bool) or not isinstance(d, int) and not hasattr(d, "__index__"):
+        if isinstance(d, bool) or (not isinstance(d, int) and not hasattr(d, "__index__")):
             raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
         d = int(d)
         if d < 0:

@@ -126,7 +126,9 @@ def _second_moment_gain(name: str, alpha: float = 1.0) -> float:
 
 
 _TORCH = "torch.nn.init.calculate_gain"
-_SECOND_MOMENT = "1/sqrt(E[phi(z)^2]), z ~ N(0,1) (keeps q* = 1 at sigma_b = 0, Poole et al. 2016 Eq. 3)"
+_SECOND_MOMENT = (
+    "1/sqrt(E[phi(z)^2]), z ~ N(0,1) (keeps q* = 1 at sigma_b = 0, Poole et al. 2016 Eq. 3)"
+)
 
 GAINS: dict[str, Gain] = {
     **{

@@ -105,10 +105,10 @@ class InitSpec:
             return f"normal(mean={self.mean:.7g}, std={self.std:.7g})"
         if self.distribution == "truncated_normal":
             low, high = self.bounds  # type: ignore[misc]
+            t_low, t_high = self.truncation  # type: ignore[misc]
             return (
                 f"truncated normal(mean={self.mean:.7g}, parent std={self.parent_std:.7g}) "
-                f"cut to [{low:.7g}, {high:.7g}] ({self.truncation[0]:.4g}..{self.truncation[1]:.4g}"  # type: ignore[index]
-                f" parent stds)"
+                f"cut to [{low:.7g}, {high:.7g}] ({t_low:.4g}..{t_high:.4g} parent stds)"
             )
         details = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{self.distribution}({details})"

@@ -38,7 +38,7 @@ def render_table(
             return
     widths = [max(len(str(c)), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print(title, file=stream)
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), file=stream)
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=stream)
     print("  ".join("-" * w for w in widths), file=stream)
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=stream)
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=stream)
