@@ -26,7 +26,14 @@ job="${1:-compare}"
 [ $# -gt 0 ] && shift
 case "$job" in
   compare) exec "$venv/bin/paraminit" compare "$@" ;;
-  test) exec "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@" ;;
+  test)
+    # The HTML report test drives a real headless Chromium. CI installs it (as root, with
+    # Debian's apt); elsewhere that test skips when chromium is absent.
+    if ! command -v chromium >/dev/null 2>&1 && [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null; then
+      echo "dev.sh: installing Debian's chromium for the browser test" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    exec "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@" ;;
   bench) for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script"; done ;;
   paraminit) exec "$venv/bin/paraminit" "$@" ;;
   *) echo "dev.sh: unknown job '$job' (compare, test, bench, paraminit)" >&2; exit 2 ;;
