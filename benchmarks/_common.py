@@ -25,12 +25,20 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
 
 def machine() -> dict[str, Any]:
     import numpy
+    import scipy
+
+    import paraminit
 
     info: dict[str, Any] = {
         "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
         "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
         "cpus": os.cpu_count(),
         "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "paraminit": paraminit.__version__,
     }
     try:
         import torch
@@ -43,9 +51,10 @@ def machine() -> dict[str, Any]:
 
 
 def report(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
-           records: list[dict[str, Any]], out: Path) -> None:
-    """Print the table and save {machine, records} as JSON at ``out``."""
+           records: list[dict[str, Any]], out: Path, **extra: Any) -> None:
+    """Print the table and save {machine, records, **extra} as JSON at ``out``."""
     render_table(title, columns, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), "records": records}, indent=2) + "\n")
+    payload = {"machine": machine(), **extra, "records": records}
+    out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"saved {out}")

@@ -16,8 +16,9 @@ import torch
 import torch.nn.init as torch_init
 
 sys.path.insert(0, str(Path(__file__).parent))
-import paraminit.torch as pi_init  # noqa: E402
-from _common import best_of, report  # noqa: E402
+from _common import best_of, report
+
+import paraminit.torch as pi_init
 
 CASES = {
     "uniform_": {},
@@ -49,8 +50,9 @@ def main() -> None:
     cases += [(name, kw, args.size // 4) for name, kw in SMALL_CASES.items()]
     for name, kwargs, size in cases:
         tensor = torch.empty(size, size)
-        ours = best_of(lambda n=name, k=kwargs: getattr(pi_init, n)(tensor, **k), args.repeat)
-        theirs = best_of(lambda n=name, k=kwargs: getattr(torch_init, n)(tensor, **k),
+        ours = best_of(lambda n=name, k=kwargs, t=tensor: getattr(pi_init, n)(t, **k),
+                       args.repeat)
+        theirs = best_of(lambda n=name, k=kwargs, t=tensor: getattr(torch_init, n)(t, **k),
                          args.repeat)
         ratio = ours / theirs if theirs > 0 else float("inf")
         rows.append((name, f"{size}x{size}", f"{ours * 1e3:.1f}", f"{theirs * 1e3:.1f}",

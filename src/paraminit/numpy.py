@@ -117,15 +117,18 @@ def sample_elements(
     return _cast(draw_elements(spec, Stream(seed, name), start, stop), spec, target)
 
 
-def factory(scheme: str, **options: Any) -> Callable[..., np.ndarray]:
-    """A JAX-style initializer ``init(seed, shape, dtype="float32", *, name="", layout=...)``.
+def factory(scheme: str, *, layout: str = "torch", **options: Any) -> Callable[..., np.ndarray]:
+    """A JAX-style initializer ``init(seed, shape, dtype="float32", *, name="")``.
+
+    The layout, like the options, is fixed when the factory is made (as a JAX initializer
+    is bound to the kernel convention of the layer that uses it).
 
     Options are validated now, at the factory call (``paraminit.core.schemes.validate``).
     """
-    validate(scheme, options)
+    validate(scheme, {"layout": layout, **options})
 
-    def init(seed: int, shape: Sequence[int], dtype: Any = "float32", *, name: str = "",
-             layout: str = "torch") -> np.ndarray:
+    def init(seed: int, shape: Sequence[int], dtype: Any = "float32", *,
+             name: str = "") -> np.ndarray:
         return sample(scheme, shape, seed=seed, name=name, dtype=dtype, layout=layout,
                       **options)
 

@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 from .._errors import InitError
 
-__all__ = ["LAYOUTS", "FanConvention", "Fans", "Layout", "compute_fans"]
+__all__ = ["FanConvention", "Fans", "LAYOUTS", "Layout", "compute_fans"]
 
 Layout = Literal["torch", "jax", "keras"]
 FanConvention = Literal["paraminit", "torch", "keras", "jax"]

@@ -79,10 +79,11 @@ class _Context:
     def require_rank(self, minimum: int, maximum: int | None = None) -> None:
         rank = len(self.shape)
         if rank < minimum or (maximum is not None and rank > maximum):
-            wanted = f"{minimum}-D" if maximum == minimum else (
-                f"at least {minimum}-D" if maximum is None else f"{minimum}-D to {maximum}-D")
+            wanted = f"a {minimum}-D" if maximum == minimum else (
+                f"an at least {minimum}-D" if maximum is None
+                else f"a {minimum}-D to {maximum}-D")
             raise InitError(
-                f"{self.scheme} needs a {wanted} shape; received shape {self.shape} "
+                f"{self.scheme} needs {wanted} shape; received shape {self.shape} "
                 f"({rank}-D)"
             )
 
@@ -319,8 +320,10 @@ def _build_identity(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     ctx.require_rank(2, 2)
     g = _gain_option(o["gain"])
     rows, cols = ctx.shape
-    rms = g * math.sqrt(min(rows, cols) / (rows * cols)) if rows * cols else 0.0
-    return _plain(ctx, o, distribution="identity", mean=0.0, std=rms, gain=g,
+    # A fraction p = min(rows, cols) / (rows * cols) of the elements equal gain, the rest 0.
+    p = min(rows, cols) / (rows * cols) if rows * cols else 0.0
+    return _plain(ctx, o, distribution="identity", mean=g * p, std=g * math.sqrt(p - p * p),
+                  gain=g,
                   params={"gain": g}, formula=f"W = {g:g} * I (ones on the main diagonal)")
 
 

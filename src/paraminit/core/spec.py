@@ -36,8 +36,9 @@ def truncated_std_factor(low: float, high: float) -> float:
 class InitSpec:
     """One parameter's initialization, resolved: distribution and its numbers.
 
-    ``std`` is always the std of the *result* (for structured inits, its root mean square
-    element). ``truncation`` is (low, high) in units of the *parent* std, the σ of the
+    ``mean`` and ``std`` are always those of the *result*: of the law's elements for
+    random inits (a Haar orthogonal matrix has E[w] = 0, E[w²] = gain²/max(rows, cols)),
+    over the tensor's elements for the deterministic identity and dirac. ``truncation`` is (low, high) in units of the *parent* std, the σ of the
     normal before truncation; ``parent_std`` gives it. ``bound`` is a uniform's half-width.
     """
 

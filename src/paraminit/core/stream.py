@@ -9,8 +9,8 @@ bit-level recipe, enough for another implementation to reproduce every value, is
   name_utf8 + purpose_utf8)``, read as eight little-endian uint32 words ``h0..h7``;
   key = (h0, h1); counter of block ``b`` = (b mod 2^32, b div 2^32, h2, h3).
 * Element ``i`` of the C-order flattening lives in block ``i // 2``, lane ``i % 2``.
-* Uniform: lane ``l`` uses words (2l, 2l+1): ``m = w[2l]·2^21 + (w[2l+1] >> 11)``,
-  ``u = (m + 0.5)·2^-53`` in (0, 1), never 0 or 1.
+* Uniform: lane ``l`` uses words (2l, 2l+1): ``m = w[2l]·2^20 + (w[2l+1] >> 12)``,
+  ``u = (m + 0.5)·2^-52`` in (0, 1), never 0 or 1 (52 bits, so m + 0.5 is exact).
 * Normal: Box-Muller on the block's two uniforms u0, u1: lane 0 is
   ``sqrt(-2 ln u0)·cos(2π u1)``, lane 1 the same with ``sin``.
 
@@ -137,7 +137,7 @@ class Stream:
         return out
 
     def uniform(self, start: int, stop: int) -> np.ndarray:
-        """Uniform (0, 1) float64 values of elements ``start .. stop - 1`` (53-bit)."""
+        """Uniform (0, 1) float64 values of elements ``start .. stop - 1`` (52-bit grid)."""
         return self._elements(start, stop, lambda w: (_unit(w[0], w[1]), _unit(w[2], w[3])))
 
     def normal(self, start: int, stop: int) -> np.ndarray:
@@ -152,10 +152,12 @@ class Stream:
 
 
 def _unit(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    # 32 high bits and the top 21 bits of the second word: a 53-bit mantissa, centred in
-    # its cell so that u is never exactly 0 (log(0) in Box-Muller) nor 1.
-    mantissa = (high << np.uint64(21)) | (low >> np.uint64(11))
-    return (mantissa.astype(np.float64) + 0.5) * 2.0**-53
+    # 32 high bits and the top 20 bits of the second word: a 52-bit integer m, centred in
+    # its cell. m + 0.5 needs 53 significant bits, exactly what float64 has, so u is never
+    # rounded to exactly 0 (log(0) in Box-Muller) nor 1. (With 53 bits, m + 0.5 would round
+    # to even and reach 1.0 for m = 2^53 - 1.)
+    mantissa = (high << np.uint64(20)) | (low >> np.uint64(12))
+    return (mantissa.astype(np.float64) + 0.5) * 2.0**-52
 
 
 def _check_range(start: int, stop: int) -> tuple[int, int]:
