@@ -164,3 +164,15 @@ def test_bounded_laws_stay_in_bounds(scheme, options, shape, dtype):
     assert w.min() < low + 0.01 * width and w.max() > high - 0.01 * width
     # no mass piled up on the bounds by clipping: far less than 1% on either bound
     assert np.mean(w == w.min()) < 0.01 and np.mean(w == w.max()) < 0.01
+
+
+@pytest.mark.parametrize("low, high", [(38.5, 39.0), (-39.0, -38.5), (8.0, np.inf)])
+def test_truncated_normal_deep_in_a_tail_keeps_its_law(low, high):
+    # Phi underflows beyond about -38: the sampler works in log space, so the values spread
+    # over the interval with the truncated law instead of collapsing onto one bound.
+    from paraminit.core.sampling import _truncated_standard_normal
+    u = (np.arange(4000) + 0.5) / 4000
+    x = _truncated_standard_normal(u, low, high)
+    assert np.all((x >= low) & (x <= high))
+    expected = stats.truncnorm.ppf(u, low, high)
+    np.testing.assert_allclose(x, expected, rtol=1e-9)

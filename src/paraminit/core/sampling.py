@@ -20,15 +20,19 @@ ELEMENTWISE = ("constant", "uniform", "normal", "truncated_normal")
 def _truncated_standard_normal(u: np.ndarray, low: float, high: float) -> np.ndarray:
     """Inverse-CDF sampling of N(0,1) restricted to [low, high] from u in (0, 1).
 
-    Works on whichever tail is better conditioned (the mirror image for an upper
-    interval), so bounds far in one tail keep full precision; the result is clipped to
-    [low, high] against the last ulp of rounding only (no mass is moved).
+    x = Φ⁻¹(Φ(low) + u (Φ(high) − Φ(low))), evaluated in log space
+    (``log_ndtr``/``ndtri_exp``) so that intervals deep in a tail, where Φ underflows
+    (beyond about −38), keep full precision; an interval in the upper tail is sampled as
+    the mirror image of the lower one. The result is clipped to [low, high] against the
+    last ulp of rounding only (no mass is moved).
     """
     if low >= 0.0:  # mirror: sample -x on [-high, -low], whose CDF values are not near 1
         return -_truncated_standard_normal(1.0 - u, -high, -low)
-    cdf_low, cdf_high = special.ndtr(low), special.ndtr(high)
-    x = special.ndtri(cdf_low + u * (cdf_high - cdf_low))
-    return np.clip(x, low, high)
+    log_low, log_high = special.log_ndtr(low), special.log_ndtr(high)
+    # log(Φ(low)·(1 − u) + Φ(high)·u), without leaving log space
+    with np.errstate(divide="ignore"):  # log_low = -inf when low = -inf: the term vanishes
+        log_cdf = np.logaddexp(log_low + np.log1p(-u), log_high + np.log(u))
+    return np.clip(special.ndtri_exp(log_cdf), low, high)
 
 
 def draw_elements(spec: InitSpec, stream: Stream, start: int, stop: int) -> np.ndarray:

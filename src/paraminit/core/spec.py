@@ -38,8 +38,12 @@ class InitSpec:
 
     ``mean`` and ``std`` are always those of the *result*: of the law's elements for
     random inits (a Haar orthogonal matrix has E[w] = 0, E[w²] = gain²/max(rows, cols)),
-    over the tensor's elements for the deterministic identity and dirac. ``truncation`` is (low, high) in units of the *parent* std, the σ of the
-    normal before truncation; ``parent_std`` gives it. ``bound`` is a uniform's half-width.
+    over the tensor's elements for the deterministic identity and dirac. One exception:
+    an *asymmetric* truncation (torch's ``trunc_normal_`` with bounds off-centre) keeps
+    ``mean`` as the parent normal's centre, as torch's signature means it.
+
+    ``truncation`` is (low, high) in units of the *parent* std, the σ of the normal before
+    truncation; ``parent_std`` gives it. ``bound`` is a uniform's half-width.
     """
 
     scheme: str

@@ -88,7 +88,9 @@ def write_spec(
         )
     if seed is None:
         seed = 0 if deterministic else draw_seed(generator)
+    # ascontiguousarray makes 0-D arrays 1-D: reshape back
     values = torch.from_numpy(np.ascontiguousarray(draw(spec, Stream(seed, name))))
+    values = values.reshape(spec.shape)
     values = _cast(values, tensor.dtype, spec.bounds if bounds is None else bounds)
     with torch.no_grad():
         tensor.copy_(values)
