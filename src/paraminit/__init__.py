@@ -70,10 +70,10 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
-    if name in ("numpy", "torch", "cli", "core", "experiments", "report"):
+    if name in ("numpy", "torch", "theory", "cli", "core", "experiments", "report"):
         return import_module(f"paraminit.{name}")
     raise AttributeError(f"module 'paraminit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, "__version__", "numpy", "torch"])
+    return sorted([*__all__, "__version__", "numpy", "theory", "torch"])
