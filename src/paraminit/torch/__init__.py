@@ -11,7 +11,9 @@ their law (and bounded laws their bounds).
 
 Additions: ``init_`` (any registry scheme, explicit seed and parameter name, values equal
 to ``paraminit.numpy.sample``), ``lecun_normal_``, ``lecun_uniform_``,
-``variance_scaling_``, ``msra_``; ``probe`` (lazy).
+``variance_scaling_``, ``msra_``; ``probe`` (lazy). Model level: ``init(model, rules)`` →
+``Plan`` with ``Rule``/presets, ``audit``, ``skip_default_init``, rules as JSON/TOML
+(``docs/model_init.md``).
 
 Example:
     >>> import torch
@@ -56,8 +58,28 @@ from ._dropin import (
     zeros_,
 )
 from ._generic import init_, lecun_normal_, lecun_uniform_, msra_, variance_scaling_
+from ._meta import skip_default_init
+from ._model import AuditRecord, audit, init
+from ._plan import InitWarning, Plan, PlanRow
+from ._rules import PRESETS as PRESETS
+from ._rules import ROLES as ROLES
+from ._rules import (
+    Rule,
+    load_rules,
+    rules_from_json,
+    rules_from_toml,
+    rules_to_json,
+    rules_to_toml,
+)
 
+# PRESETS and ROLES (tuples) are public too, outside __all__, which lists callables.
 __all__ = [
+    "AuditRecord",
+    "InitWarning",
+    "Plan",
+    "PlanRow",
+    "Rule",
+    "audit",
     "calculate_gain",
     "constant",
     "constant_",
@@ -65,6 +87,7 @@ __all__ = [
     "dirac_",
     "eye",
     "eye_",
+    "init",
     "init_",
     "kaiming_normal",
     "kaiming_normal_",
@@ -72,6 +95,7 @@ __all__ = [
     "kaiming_uniform_",
     "lecun_normal_",
     "lecun_uniform_",
+    "load_rules",
     "msra_",
     "normal",
     "normal_",
@@ -79,6 +103,11 @@ __all__ = [
     "orthogonal",
     "orthogonal_",
     "probe",
+    "rules_from_json",
+    "rules_from_toml",
+    "rules_to_json",
+    "rules_to_toml",
+    "skip_default_init",
     "sparse",
     "sparse_",
     "trunc_normal_",

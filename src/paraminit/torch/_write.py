@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .._errors import InitError
-from ..core.sampling import draw
+from ..core.sampling import ELEMENTWISE, draw, draw_elements
 from ..core.spec import InitSpec
 from ..core.stream import Stream
 
@@ -27,6 +27,10 @@ SEED_HIGH = 2**63 - 1
 _DETERMINISTIC = frozenset({"constant", "identity", "dirac"})
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _SUPPORTED = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Element-wise laws of larger contiguous tensors are sampled this many elements at a time,
+# bounding the float64 temporaries to 32 MB; each element depends only on its index, so
+# the values are the same as sampled whole.
+_CHUNK_ELEMENTS = 1 << 22
 
 
 def draw_seed(generator: torch.Generator | None = None) -> int:
@@ -88,10 +92,21 @@ def write_spec(
         )
     if seed is None:
         seed = 0 if deterministic else draw_seed(generator)
+    bounds = spec.bounds if bounds is None else bounds
+    numel = tensor.numel()
+    if spec.distribution in ELEMENTWISE and numel > _CHUNK_ELEMENTS and tensor.is_contiguous():
+        stream = Stream(seed, name)
+        with torch.no_grad():
+            flat = tensor.view(-1)
+            for start in range(0, numel, _CHUNK_ELEMENTS):
+                stop = min(numel, start + _CHUNK_ELEMENTS)
+                chunk = torch.from_numpy(draw_elements(spec, stream, start, stop))
+                flat[start:stop].copy_(_cast(chunk, tensor.dtype, bounds))
+        return tensor
     # ascontiguousarray makes 0-D arrays 1-D: reshape back
     values = torch.from_numpy(np.ascontiguousarray(draw(spec, Stream(seed, name))))
     values = values.reshape(spec.shape)
-    values = _cast(values, tensor.dtype, spec.bounds if bounds is None else bounds)
+    values = _cast(values, tensor.dtype, bounds)
     with torch.no_grad():
         tensor.copy_(values)
     return tensor

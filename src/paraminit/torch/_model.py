@@ -1,0 +1,318 @@
+"""Model-level initialisation: ``init(model, rules)`` and ``audit(model, plan)``.
+
+The whole plan is resolved first (every spec on every parameter or block), then every value
+is sampled into new tensors, and only then copied into the model (or, for meta parameters,
+put in place of them): an error at any step leaves the model untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _NormBase
+
+from .._errors import InitError
+from ..core.stream import _check_seed
+from ._plan import Plan, PlanRow, Slot, discover, resolve_plan
+from ._rules import normalise
+from ._write import write_spec
+
+__all__ = ["AuditRecord", "audit", "init"]
+
+# BatchNorm/InstanceNorm running statistics: the values reset_running_stats() gives.
+_NORM_BUFFERS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_tracked": 0}
+
+
+def init(
+    model: nn.Module,
+    rules: Any = None,
+    *,
+    seed: int = 0,
+    prefix: str = "",
+    dry_run: bool = False,
+    protect: str | Sequence[str] = (),
+    preset: str = "he",
+    device: torch.device | str | None = None,
+) -> Plan:
+    """Initialise every parameter of ``model`` by rules, with correct fans per module type.
+
+    Args:
+        model: any ``nn.Module``; parameters on the meta device are materialised.
+        rules: a preset name (``"he"``, ``"xavier"``, ``"lecun"``, ``"orthogonal"``,
+            ``"msra"``, ``"torch_default"``), or a list of :class:`~paraminit.torch.Rule`
+            (or dicts ``{"select", "scheme", "options"}``); the first matching rule wins,
+            and parameters no rule takes fall back to ``preset``.
+        seed: the run's seed. A parameter's values depend only on (seed, its qualified
+            name): the stream is ``Stream(seed, prefix + name)``, ``name + "[block]"`` for a
+            block of a gate-stacked weight (``"lstm.weight_hh_l0[f]"``).
+        prefix: prepended to every qualified name (rules' globs see it too), so that
+            ``init(model.encoder, prefix="encoder.")`` gives the values ``init(model)`` gives
+            the encoder.
+        dry_run: resolve and return the plan, change nothing.
+        protect: parameter names or globs kept as they are (tied copies' names count).
+        preset: the fallback for parameters no rule takes (default ``"he"``).
+        device: where meta parameters (and BatchNorm statistics) are materialised;
+            parameters already on a device stay there.
+
+    Returns:
+        The :class:`~paraminit.torch.Plan`: one row per parameter or block with the rule,
+        scheme, fans and target std/bound.
+
+    Raises:
+        InitError: a scheme that does not fit a parameter (``dirac`` on a Linear weight),
+            bad rules, meta parameters without ``device`` or without a rule; the model is
+            then unchanged.
+
+    Presets (He et al. 2015 §2.2; Glorot & Bengio 2010 §4.2; LeCun et al. 1998 §4.6;
+    Saxe et al. 2014 §3): weights of Linear/Conv/ConvTranspose/Bilinear/MHA/RNN input
+    projections get ``he_normal``, ``xavier_uniform``, ``lecun_normal``, ``orthogonal`` or
+    ``msra`` on each block's own fans; RNN recurrent weights orthogonal per gate; biases 0;
+    norm scale 1, shift 0; embeddings N(0, 1) (the padding row 0). ``"torch_default"``
+    draws the laws torch's ``reset_parameters`` uses (values from paraminit's stream).
+
+    Example:
+        >>> import paraminit.torch as pit
+        >>> net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        >>> plan = pit.init(net, [pit.Rule("2.weight", "xavier_uniform")], seed=0)
+        >>> round(plan["0.weight"].std, 4)     # he_normal: sqrt(2 / 64)
+        0.1768
+    """
+    seed = _check_seed(seed)
+    rule_list, preset = normalise(rules, preset)
+    patterns = (protect,) if isinstance(protect, str) else tuple(protect)
+    if not all(isinstance(p, str) for p in patterns):
+        raise InitError(f"protect must be parameter names or globs (str); received {protect!r}")
+    slots = discover(model, prefix)
+    plan = resolve_plan(slots, rule_list, preset, seed=seed, protect=patterns)
+    plan.prefix = prefix
+    target = torch.device(device) if device is not None else None
+    _check_meta(plan, slots, target)
+    buffers = _meta_buffers(model, prefix, target)
+    if dry_run:
+        return plan
+    values = _sample(plan, slots, seed, target)
+    _apply(slots, values)
+    for module, name, tensor in buffers:
+        setattr(module, name, tensor)
+    plan.applied = True
+    return plan
+
+
+def _check_meta(plan: Plan, slots: list[Slot], device: torch.device | None) -> None:
+    status = {row.parameter: row.status for row in plan}
+    for slot in slots:
+        if not slot.param.is_meta:
+            continue
+        if device is None or device.type == "meta":
+            raise InitError(
+                f"parameter {slot.name!r} is on the meta device: pass device= (e.g. "
+                "init(model, device='cpu')) to materialise it"
+            )
+        if status[slot.name] != "init":
+            raise InitError(
+                f"parameter {slot.name!r} ({slot.module_type}) is on the meta device and "
+                f"{status[slot.name]}: it has no values to keep. Add a Rule for it (e.g. "
+                f"Rule({slot.name!r}, 'normal', std=0.02)) or construct its module on a device"
+            )
+
+
+def _meta_buffers(model: nn.Module, prefix: str,
+                  device: torch.device | None) -> list[tuple[nn.Module, str, torch.Tensor]]:
+    """New tensors for meta buffers; only BatchNorm statistics have known values."""
+    out = []
+    for module_name, module in model.named_modules():
+        for name, buffer in module._buffers.items():
+            if buffer is None or not buffer.is_meta:
+                continue
+            qualified = prefix + (f"{module_name}.{name}" if module_name else name)
+            if device is None or device.type == "meta":
+                raise InitError(f"buffer {qualified!r} is on the meta device: pass device= "
+                                "(e.g. init(model, device='cpu')) to materialise it")
+            if not (isinstance(module, _NormBase) and name in _NORM_BUFFERS):
+                raise InitError(
+                    f"buffer {qualified!r} of {type(module).__name__} is on the meta device and "
+                    "its value is unknown to paraminit: construct that module on a real device "
+                    "(with torch.device('cpu'): ...) or register the buffer after init()"
+                )
+            out.append((module, name, torch.full(buffer.shape, _NORM_BUFFERS[name],
+                                                 dtype=buffer.dtype, device=device)))
+    return out
+
+
+def _sample(plan: Plan, slots: list[Slot], seed: int,
+            device: torch.device | None) -> dict[str, torch.Tensor]:
+    """Every initialised parameter's values, in new tensors (the model is not touched)."""
+    by_parameter: dict[str, list[PlanRow]] = {}
+    for row in plan:
+        if row.status == "init":
+            by_parameter.setdefault(row.parameter, []).append(row)
+    values: dict[str, torch.Tensor] = {}
+    for slot in slots:
+        rows = by_parameter.get(slot.name)
+        if not rows:
+            continue
+        param = slot.param
+        where = device if param.is_meta else param.device
+        tensor = torch.empty(param.shape, dtype=param.dtype, device=where)
+        for row in rows:
+            view = tensor if row.rows is None else tensor[row.rows[0]:row.rows[1]]
+            try:
+                write_spec(view, row.spec, seed=seed, name=row.name,  # type: ignore[arg-type]
+                           function="paraminit.torch.init")
+            except InitError as error:
+                raise InitError(f"{row.name!r} ({slot.module_type}): {error}") from None
+        if slot.padding_idx is not None:
+            tensor[slot.padding_idx].zero_()
+        values[slot.name] = tensor
+    return values
+
+
+def _apply(slots: list[Slot], values: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for slot in slots:
+            tensor = values.get(slot.name)
+            if tensor is None:
+                continue
+            if slot.param.is_meta:
+                new = nn.Parameter(tensor, requires_grad=slot.param.requires_grad)
+                for module, local in slot.owners:  # tied copies stay one parameter
+                    setattr(module, local, new)
+            else:
+                slot.param.copy_(tensor)
+
+
+# ---------------------------------------------------------------------------------------
+# audit
+
+AuditKind = Literal["uncovered", "initialised_twice", "std_mismatch", "tied_conflict"]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One finding of :func:`audit`."""
+
+    kind: AuditKind
+    name: str
+    message: str
+    measured: float | None = None
+    target: float | None = None
+    tolerance: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "message": self.message,
+                "measured": self.measured, "target": self.target, "tolerance": self.tolerance}
+
+
+def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
+          std: bool = True) -> list[AuditRecord]:
+    """What an initialisation of ``model`` left wrong or unexplained.
+
+    Reports parameters no rule covered (``"uncovered"``: custom modules' raw
+    ``nn.Parameter``s, unless a rule selects them), distinct parameters sharing memory, so
+    that initialising one overwrites the other (``"initialised_twice"``), tied parameters
+    whose rules disagree (``"tied_conflict"``), and — with ``std=True`` — parameters or
+    blocks whose measured std ``s`` departs from the plan's target ``σ`` beyond sampling
+    error: ``|s/σ − 1| > z·sqrt(1/(2n))`` over the n elements (the normal law's standard
+    error of s/σ; smaller for uniform laws, so the test is conservative), z = 5 by default
+    (a false alarm per parameter with probability ≈ 6e-7). Constants must match exactly
+    (to a few ulps of the dtype).
+
+    ``plan`` defaults to ``init(model, dry_run=True)``: the default preset's plan.
+    """
+    if plan is None:
+        plan = init(model, dry_run=True)
+    records: list[AuditRecord] = []
+    current = {slot.name: slot for slot in discover(model, plan.prefix)}
+    planned = {row.parameter for row in plan}
+    conflicts: set[str] = set()
+    for row in plan:
+        if row.status == "uncovered":
+            records.append(AuditRecord(
+                "uncovered", row.name,
+                f"{row.name!r} ({row.module_type}, shape {row.shape}) is covered by no rule and "
+                "no preset entry: it keeps whatever its constructor did. Add a Rule selecting "
+                "it (e.g. by its name) or protect it"))
+        if row.parameter not in conflicts:
+            for note in row.notes:
+                if note.startswith("tied parameter"):
+                    conflicts.add(row.parameter)
+                    records.append(AuditRecord("tied_conflict", row.parameter, note))
+    for name, slot in current.items():
+        if name not in planned and not _any_alias_planned(slot, planned):
+            records.append(AuditRecord("uncovered", name, f"{name!r} is not in the plan"))
+    records += _shared_memory(list(current.values()))
+    if std:
+        records += _std_checks(plan, current, z)
+    return records
+
+
+def _any_alias_planned(slot: Slot, planned: set[str]) -> bool:
+    return any(name in planned for name, _, _ in slot.aliases)
+
+
+def _shared_memory(slots: list[Slot]) -> list[AuditRecord]:
+    spans = []
+    for slot in slots:
+        p = slot.param
+        if p.is_meta or p.numel() == 0:
+            continue
+        start = p.data_ptr()
+        spans.append((start, start + p.numel() * p.element_size(), slot.name))
+    spans.sort()
+    records = []
+    for (_, end_a, name_a), (start_b, _, name_b) in pairwise(spans):
+        if start_b < end_a:
+            records.append(AuditRecord(
+                "initialised_twice", name_b,
+                f"{name_b!r} and {name_a!r} are distinct parameters sharing memory: "
+                "initialising one overwrites the other. Tie them as one nn.Parameter "
+                "(b.weight = a.weight) so it is initialised once"))
+    return records
+
+
+def _std_checks(plan: Plan, current: dict[str, Slot], z: float) -> list[AuditRecord]:
+    records = []
+    for row in plan:
+        slot = current.get(row.parameter)
+        if row.status != "init" or row.spec is None or slot is None or slot.param.is_meta:
+            continue
+        values = slot.param.detach()
+        if row.rows is not None:
+            values = values[row.rows[0]:row.rows[1]]
+        flat = values.to(torch.float64).cpu().numpy()
+        if slot.padding_idx is not None:
+            flat = np.delete(flat, slot.padding_idx, axis=0)
+        flat = flat.reshape(-1)
+        spec, n = row.spec, flat.size
+        if n == 0:
+            continue
+        if spec.distribution == "constant":
+            eps = float(torch.finfo(slot.param.dtype).eps) if slot.param.is_floating_point() \
+                else 0.0
+            tolerance = 4 * eps * max(1.0, abs(spec.mean))
+            worst = float(np.max(np.abs(flat - spec.mean)))
+            if worst > tolerance:
+                records.append(AuditRecord(
+                    "std_mismatch", row.name,
+                    f"{row.name!r} should be the constant {spec.mean:g}; a value is "
+                    f"{worst:.3g} away", measured=worst, target=0.0, tolerance=tolerance))
+            continue
+        if n < 2 or spec.std <= 0:
+            continue
+        measured = float(np.std(flat))
+        tolerance = z * math.sqrt(1.0 / (2.0 * n))
+        if abs(measured / spec.std - 1.0) > tolerance:
+            records.append(AuditRecord(
+                "std_mismatch", row.name,
+                f"{row.name!r} has std {measured:.6g}, the plan's {spec.scheme} targets "
+                f"{spec.std:.6g}: |s/sigma - 1| = {abs(measured / spec.std - 1):.3g} > "
+                f"z*sqrt(1/(2n)) = {tolerance:.3g} (z = {z:g}, n = {n})",
+                measured=measured, target=spec.std, tolerance=tolerance))
+    return records
