@@ -15,10 +15,13 @@ from typing import Any
 
 from .._errors import InitError
 from .fans import LAYOUTS, Fans, _check_choice, _check_shape, compute_fans
-from .gains import GAINS, gain
+from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
 from .spec import InitSpec
 
-__all__ = ["ALIASES", "REGISTRY", "Scheme", "get_scheme", "resolve", "schemes", "validate"]
+__all__ = [
+    "ALIASES", "REGISTRY", "Scheme", "get_scheme", "random_walk_gain", "resolve", "schemes",
+    "validate",
+]
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _MODE_TEXT = {
@@ -383,6 +386,116 @@ def _build_sparse(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     )
 
 
+def _isometry_axes(ctx: _Context) -> dict[str, Any]:
+    """In, out and spatial axes of a delta-/conv-orthogonal kernel, and the out >= in check."""
+    ctx.require_rank(2, 5)
+    fans = ctx.fans()
+    if fans.groups != 1:
+        raise InitError(
+            f"{ctx.scheme} is defined for ungrouped kernels; received groups={fans.groups} for "
+            f"shape {ctx.shape}. Initialise each group's slice separately, or use dirac "
+            "(which takes groups)"
+        )
+    in_channels, out_channels = ctx.shape[fans.in_axis], ctx.shape[fans.out_axis]
+    if in_channels > out_channels:
+        raise InitError(
+            f"{ctx.scheme} needs out-channels >= in-channels (an isometry cannot reduce the "
+            f"dimension); received shape {ctx.shape} with out={out_channels} (axis "
+            f"{fans.out_axis}) and in={in_channels} (axis {fans.in_axis}), layout "
+            f"{ctx.layout!r}. Use orthogonal for a layer that narrows"
+        )
+    spatial = [axis for axis in range(len(ctx.shape)) if axis not in (fans.in_axis,
+                                                                      fans.out_axis)]
+    return {"fans": fans, "in_axis": fans.in_axis, "out_axis": fans.out_axis,
+            "spatial_axes": spatial, "in_channels": in_channels, "out_channels": out_channels}
+
+
+def _isometry_rms(gain_value: float, axes: dict[str, Any], shape: tuple[int, ...]) -> float:
+    # The kernel's squares sum to gain^2 * in exactly (its operator has `in` orthonormal
+    # columns per position, times gain), over out * in * taps elements.
+    numel = math.prod(shape)
+    return gain_value * math.sqrt(axes["in_channels"] / numel) if numel else 0.0
+
+
+_CENTRES = ("jax", "torch")
+
+
+def _build_delta_orthogonal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    g = _gain_option(o["gain"])
+    convention = _choice("center", o["center"], _CENTRES)
+    axes = _isometry_axes(ctx)
+    fans = axes.pop("fans")
+    taps = [ctx.shape[axis] for axis in axes["spatial_axes"]]
+    # JAX/TF put the tap at (k-1)//2 (k = 4 -> 1); torch's dirac_ at k//2 (k = 4 -> 2).
+    centre = [(k - 1) // 2 if convention == "jax" else k // 2 for k in taps]
+    rms = _isometry_rms(g, axes, ctx.shape)
+    rule = "(k-1)//2" if convention == "jax" else "k//2"
+    return _plain(
+        ctx, o, distribution="delta_orthogonal", mean=0.0, std=rms, gain=g, fans=fans,
+        params={"gain": g, **axes, "centre": centre},
+        formula=(
+            f"W[centre] = gain * H, H ({axes['out_channels']} out x {axes['in_channels']} in) "
+            f"with orthonormal columns, 0 at every other tap; centre = {rule} per kernel dim "
+            f"= {tuple(centre)}; rms = gain * sqrt(in / numel) = {rms:.7g}"
+        ),
+    )
+
+
+def _build_conv_orthogonal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    g = _gain_option(o["gain"])
+    axes = _isometry_axes(ctx)
+    fans = axes.pop("fans")
+    taps = [ctx.shape[axis] for axis in axes["spatial_axes"]]
+    rms = _isometry_rms(g, axes, ctx.shape)
+    return _plain(
+        ctx, o, distribution="conv_orthogonal", mean=0.0, std=rms, gain=g, fans=fans,
+        params={"gain": g, **axes, "projections": sum(k - 1 for k in taps)},
+        formula=(
+            "K(z) = gain * H * prod_j (P_j + (I - P_j) z_axis(j)), H (in x out) with "
+            "orthonormal rows, P_j random symmetric projections, k - 1 factors per kernel "
+            f"dim of sizes {tuple(taps)}: circular convolution with K is gain x an isometry; "
+            f"rms = gain * sqrt(in / numel) = {rms:.7g}"
+        ),
+    )
+
+
+# Sussillo & Abbott 2014: the log of |z_{l+1}|^2 / |z_l|^2 is a random walk whose mean step
+# is 2 ln g + ln(2/N) + E[psi(M/2)], psi the digamma function and M the number of units a
+# layer passes on (M = N for linear, M ~ Binomial(N, 1/2) for ReLU). Zero drift needs
+# linear: psi(N/2) + ln(2/N) = -1/N + O(1/N^2)  =>  g = exp(1/(2N));
+# ReLU: the paper's fit g = sqrt(2) exp(1.2 / (max(N, 6) - 2.4)) (the sqrt(2) undoes the
+# halving of the variance, exp(...) the finite-N bias; its residual drift, computed from
+# the formula above, is under 4% of plain sqrt(2)'s for N >= 10: checked in the tests).
+_RANDOM_WALK_NONLINEARITIES = ("linear", "relu")
+_RELU_FIT_OFFSET = 2.4  # Sussillo & Abbott 2014's fitted constants (ReLU)
+_RELU_FIT_SCALE = 1.2
+_RELU_FIT_MIN_WIDTH = 6
+
+
+def random_walk_gain(nonlinearity: str, width: float) -> float:
+    """Sussillo & Abbott 2014's gain: exp(1/(2N)) (linear), √2·exp(1.2/(max(N, 6) − 2.4)) (ReLU).
+
+    ``width`` is N, the number of inputs each unit sums (the paper's square layers are N
+    wide; here N = fan_in).
+    """
+    _choice("nonlinearity", nonlinearity, _RANDOM_WALK_NONLINEARITIES)
+    n = _number("width", width, positive=True)
+    if nonlinearity == "linear":
+        return math.exp(1.0 / (2.0 * n))
+    return math.sqrt(2.0) * math.exp(
+        _RELU_FIT_SCALE / (max(n, _RELU_FIT_MIN_WIDTH) - _RELU_FIT_OFFSET))
+
+
+def _build_random_walk(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    nonlinearity = _choice("nonlinearity", o["nonlinearity"], _RANDOM_WALK_NONLINEARITIES)
+    fan_in = ctx.fans().fan_in
+    g = random_walk_gain(nonlinearity, fan_in)
+    text = (f"exp(1 / (2 N))^2, N = fan_in = {fan_in:g}" if nonlinearity == "linear" else
+            f"(sqrt(2) exp(1.2 / (max(N, 6) - 2.4)))^2, N = fan_in = {fan_in:g}")
+    return _variance_scaling(ctx, o, scale=g * g, mode="fan_in", distribution="normal",
+                             gain_value=g, scale_text=f"g^2 = {text} = {g * g:.7g}")
+
+
 # ---------------------------------------------------------------------------------------
 # the registry
 
@@ -397,6 +510,21 @@ _HE = (
 _LECUN = (
     "LeCun, Bottou, Orr & Müller 1998, 'Efficient BackProp', §4.6 (Var = 1/fan_in); "
     "Klambauer et al. 2017 (SELU), §3"
+)
+_XIAO = (
+    "Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington 2018, 'Dynamical Isometry and a "
+    "Mean Field Theory of CNNs: How to Train 10,000-Layer Vanilla Convolutional Neural "
+    "Networks', ICML"
+)
+_SUSSILLO = (
+    "Sussillo & Abbott 2014, 'Random Walk Initialization for Training Very Deep Feedforward "
+    "Networks', arXiv:1412.6558 (linear g = exp(1/(2N)); ReLU g = sqrt(2) exp(1.2/(max(N, 6) "
+    "- 2.4)))"
+)
+_KLAMBAUER = (
+    "Klambauer, Unterthiner, Mayr & Hochreiter 2017, 'Self-Normalizing Neural Networks', "
+    "NeurIPS, §3 (w ~ N(0, 1/n)) and Eq. 14 (lambda_01, alpha_01); LeCun et al. 1998, "
+    "'Efficient BackProp', §4.6"
 )
 _QIU = "Qiu Xipeng, 'Neural Networks and Deep Learning', 2020, §7.3"
 _HE_NOTES = (
@@ -502,6 +630,35 @@ _ENTRIES = [
             {"nonzeros": 15, "sparsity": None, "std": 1.0}, _build_sparse, "structured", (),
             ("torch's sparse_(sparsity) zeroes ceil(sparsity * rows) entries per *column* of "
              "its (out, in) weight, i.e. per input; here each unit (output) gets k non-zeros",)),
+    _scheme("delta_orthogonal", "orthogonal matrix at the kernel's centre tap, zeros elsewhere",
+            "W[centre] = gain * H, H (out x in) with orthonormal columns; needs out >= in",
+            f"{_XIAO}, §2.3 and Algorithm 2 (delta-orthogonal)",
+            {"gain": 1.0, "center": "jax"}, _build_delta_orthogonal, "structured", (),
+            ("centre tap (k-1)//2 per kernel dim as JAX's delta_orthogonal and TF (k = 4 -> "
+             "1); center='torch' puts it at k//2 as torch's dirac_ (k = 4 -> 2)",
+             "a 2-D (Linear) weight has no taps: it gets gain * H, an orthogonal init"),
+            probe_shape=(64, 64, 3, 3)),
+    _scheme("conv_orthogonal", "orthogonal convolution: circular conv is gain x an isometry",
+            "K(z) = gain * H * prod_j (P_j + (I - P_j) z), P_j random symmetric projections",
+            f"{_XIAO}, Algorithm 1 (block-orthogonal kernels; TF ConvolutionOrthogonal1D/2D/3D)",
+            {"gain": 1.0}, _build_conv_orthogonal, "structured", (),
+            ("norm-preserving exactly with circular padding; zero padding loses the "
+             "border (TF docs: finite-width effects)",
+             "unlike TF, kernel sizes may differ per dim; a 2-D weight gets gain * H"),
+            probe_shape=(64, 64, 3, 3)),
+    _scheme("random_walk", "Gaussian, Var = g^2 / fan_in with Sussillo & Abbott's depth gain",
+            "std = g / sqrt(N), N = fan_in; g = exp(1/(2N)) (linear), "
+            "sqrt(2) exp(1.2 / (max(N, 6) - 2.4)) (relu)",
+            f"{_SUSSILLO}", {"nonlinearity": "linear"}, _build_random_walk,
+            "variance_scaling", (),
+            ("g makes log|activations| a zero-drift random walk through depth at width N; "
+             "the paper's layers are square, here N is the fan_in",)),
+    _scheme("selu", "SELU's init: LeCun normal, Var = 1 / fan_in (self-normalizing nets)",
+            "std = 1 / sqrt(fan_in)", _KLAMBAUER, {"distribution": "normal"}, _lecun(None),
+            "variance_scaling", (),
+            (f"the same law as lecun_normal; with selu(x) = lambda x (x > 0), lambda alpha "
+             f"(e^x - 1) (x <= 0), lambda = {SELU_LAMBDA!r}, alpha = {SELU_ALPHA!r}, "
+             "activations keep mean 0 and variance 1 through depth", *_NORMAL_NOTE)),
 ]
 
 REGISTRY: dict[str, Scheme] = {entry.name: entry for entry in _ENTRIES}

@@ -16,7 +16,7 @@ __all__ = ["Distribution", "InitSpec", "truncated_std_factor"]
 
 Distribution = Literal[
     "constant", "uniform", "normal", "truncated_normal", "orthogonal", "identity", "dirac",
-    "sparse",
+    "sparse", "delta_orthogonal", "conv_orthogonal",
 ]
 
 # Beyond this many parent stds a truncation removes < 2e-9 of the mass: report it as none.

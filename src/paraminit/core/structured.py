@@ -1,4 +1,4 @@
-"""Structured inits (orthogonal, identity, dirac, sparse) as NumPy arrays from a stream.
+"""Structured inits (orthogonal, identity, dirac, sparse, delta- and conv-orthogonal).
 
 Element-wise laws are sampled in :mod:`paraminit.numpy`; these need the whole tensor
 (a QR factorisation, a mask per unit), so they are computed whole, in float64, and the
@@ -38,9 +38,15 @@ def orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
     """
     params = spec.params
     rows, cols = _as_matrix_shape(spec.shape, params["out_axis"])
+    q = _semi_orthogonal(stream, rows, cols, params["method"])
+    return _from_matrix(params["gain"] * q, spec.shape, params["out_axis"])
+
+
+def _semi_orthogonal(stream: Stream, rows: int, cols: int, method: str = "qr") -> np.ndarray:
+    """A Haar (rows, cols) matrix with orthonormal rows or columns, from elements 0..rows·cols."""
     gaussian = stream.normal(0, rows * cols).reshape(rows, cols)
     tall = gaussian.T if rows < cols else gaussian
-    if params["method"] == "svd":
+    if method == "svd":
         u, _, vt = np.linalg.svd(tall, full_matrices=False)
         q = u @ vt
     else:
@@ -48,9 +54,7 @@ def orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
         signs = np.sign(np.diag(r))
         signs[signs == 0] = 1.0
         q = q * signs
-    if rows < cols:
-        q = q.T
-    return _from_matrix(params["gain"] * q, spec.shape, params["out_axis"])
+    return q.T if rows < cols else q
 
 
 def identity(spec: InitSpec, stream: Stream) -> np.ndarray:
@@ -92,9 +96,93 @@ def sparse(spec: InitSpec, stream: Stream) -> np.ndarray:
     return np.where(np.moveaxis(keep, 0, out_axis), values, 0.0)
 
 
-_SAMPLERS = {"orthogonal": orthogonal, "identity": identity, "dirac": dirac, "sparse": sparse}
+def _to_layout(kernel: np.ndarray, params: dict) -> np.ndarray:
+    """A (*taps, in, out) kernel moved to the spec's spatial, in and out axes."""
+    rank = kernel.ndim
+    destination = [*params["spatial_axes"], params["in_axis"], params["out_axis"]]
+    return np.moveaxis(kernel, list(range(rank)), destination)
+
+
+def delta_orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
+    """gain·H at the centre tap, zeros elsewhere (Xiao et al. 2018, Algorithm 2).
+
+    H is the Haar (out, in) matrix with orthonormal columns of :func:`orthogonal` on an
+    (out, in) shape; the tap is ``params["centre"]`` in every spatial axis. The draw does
+    not depend on the layout, so torch and jax kernels of one (seed, name) are the same
+    operator.
+    """
+    params = spec.params
+    taps = tuple(spec.shape[axis] for axis in params["spatial_axes"])
+    h = _semi_orthogonal(stream, params["out_channels"], params["in_channels"])
+    kernel = np.zeros((*taps, params["in_channels"], params["out_channels"]))
+    kernel[tuple(params["centre"])] = params["gain"] * h.T
+    return _to_layout(kernel, params)
+
+
+def _symmetric_projection(stream: Stream, n: int) -> np.ndarray:
+    """P = Q·diag(m)·Qᵀ, Q Haar orthogonal, m_i ~ Bernoulli(1/2): P = P² = Pᵀ.
+
+    As TF's ``_symmetric_projection``: a projection onto a random subspace whose
+    dimension is Binomial(n, 1/2). The mask comes from the sub-stream's own sub-stream,
+    so it is independent of Q.
+    """
+    q = _semi_orthogonal(stream, n, n)
+    # u < 1/2 is a fair coin: u is uniform on (0, 1), never exactly 1/2 (52-bit grid + 1/2)
+    mask = stream.substream(stream.purpose + "/mask").uniform(0, n) < 0.5
+    kept = q[:, mask]
+    return kept @ kept.T
+
+
+def _times_factor(kernel: np.ndarray, projection: np.ndarray, axis: int) -> np.ndarray:
+    """kernel(z) · (P + (I − P)·z_axis): one more tap along ``axis``.
+
+    On |z| = 1 the factor is unitary (P and I − P are complementary orthogonal
+    projections), so a product of such factors is a paraunitary filter.
+    """
+    grown = list(kernel.shape)
+    grown[axis] += 1
+    out = np.zeros(grown)
+    head = [slice(None)] * kernel.ndim
+    tail = list(head)
+    head[axis], tail[axis] = slice(0, -1), slice(1, None)
+    out[tuple(head)] += kernel @ projection
+    out[tuple(tail)] += kernel @ (np.eye(len(projection)) - projection)
+    return out
+
+
+def conv_orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
+    """An orthogonal convolution kernel (Xiao et al. 2018, Algorithm 1; TF ConvolutionOrthogonal).
+
+    K(z) = H · ∏ (P_j + (I − P_j)·z_{axis_j}) as a (*taps, in, out) polynomial in the
+    spatial shifts z, with H the (in, out) matrix with orthonormal rows (the transpose of
+    :func:`delta_orthogonal`'s draw) and each P_j a random symmetric projection
+    (:func:`_symmetric_projection`, sub-stream ``"conv_orthogonal/projection/j"``). Each
+    spatial axis of size k gets k − 1 factors; they are multiplied round-robin over the
+    axes (axis 0, 1, ..., then again), as TF's 2-D ``_block_orth`` pairs do. K(z) is
+    paraunitary, so the circular convolution with K is gain times an isometry.
+    """
+    params = spec.params
+    taps = tuple(spec.shape[axis] for axis in params["spatial_axes"])
+    n = params["out_channels"]
+    h = _semi_orthogonal(stream, n, params["in_channels"]).T
+    kernel = np.eye(n).reshape((1,) * len(taps) + (n, n))
+    index = 0
+    for step in range(max(taps, default=1) - 1):
+        for axis, size in enumerate(taps):
+            if step < size - 1:
+                purpose = f"conv_orthogonal/projection/{index}"
+                kernel = _times_factor(
+                    kernel, _symmetric_projection(stream.substream(purpose), n), axis)
+                index += 1
+    return _to_layout(params["gain"] * (h @ kernel), params)
+
+
+_SAMPLERS = {
+    "orthogonal": orthogonal, "identity": identity, "dirac": dirac, "sparse": sparse,
+    "delta_orthogonal": delta_orthogonal, "conv_orthogonal": conv_orthogonal,
+}
 
 
 def structured_values(spec: InitSpec, stream: Stream) -> np.ndarray:
-    """Float64 values of a structured spec (``spec.distribution`` in the four above)."""
+    """Float64 values of a structured spec (``spec.distribution`` one of the above)."""
     return _SAMPLERS[spec.distribution](spec, stream)

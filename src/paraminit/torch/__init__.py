@@ -58,6 +58,7 @@ from ._dropin import (
     zeros_,
 )
 from ._generic import init_, lecun_normal_, lecun_uniform_, msra_, variance_scaling_
+from ._lsuv import LSUVRecord, lsuv
 from ._meta import skip_default_init
 from ._model import AuditRecord, audit, init
 from ._plan import InitWarning, Plan, PlanRow
@@ -71,11 +72,13 @@ from ._rules import (
     rules_to_json,
     rules_to_toml,
 )
+from ._structured import conv_orthogonal_, delta_orthogonal_, random_walk_
 
 # PRESETS and ROLES (tuples) are public too, outside __all__, which lists callables.
 __all__ = [
     "AuditRecord",
     "InitWarning",
+    "LSUVRecord",
     "Plan",
     "PlanRow",
     "Rule",
@@ -83,6 +86,8 @@ __all__ = [
     "calculate_gain",
     "constant",
     "constant_",
+    "conv_orthogonal_",
+    "delta_orthogonal_",
     "dirac",
     "dirac_",
     "eye",
@@ -96,6 +101,7 @@ __all__ = [
     "lecun_normal_",
     "lecun_uniform_",
     "load_rules",
+    "lsuv",
     "msra_",
     "normal",
     "normal_",
@@ -103,6 +109,7 @@ __all__ = [
     "orthogonal",
     "orthogonal_",
     "probe",
+    "random_walk_",
     "rules_from_json",
     "rules_from_toml",
     "rules_to_json",
