@@ -9,22 +9,13 @@ layout, (out, in, *kernel).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
-from ..core.schemes import resolve
-from ._write import empty_noop, write_spec
+from ._generic import _fan_scheme
 
 __all__ = ["conv_orthogonal_", "delta_orthogonal_", "random_walk_"]
-
-
-def _write(tensor: torch.Tensor, scheme: str, generator: torch.Generator | None,
-           function: str, **options: Any) -> torch.Tensor:
-    if empty_noop(tensor, stacklevel=4):
-        return tensor
-    spec = resolve(scheme, tuple(tensor.shape), layout="torch", **options)
-    return write_spec(tensor, spec, generator=generator, function=function)
 
 
 def delta_orthogonal_(
@@ -54,7 +45,7 @@ def delta_orthogonal_(
         >>> bool((w[:, :, 1, 1].T @ w[:, :, 1, 1] - torch.eye(32)).abs().max() < 1e-5)
         True
     """
-    return _write(tensor, "delta_orthogonal", generator, "delta_orthogonal_", gain=gain,
+    return _fan_scheme(tensor, "delta_orthogonal", generator, "delta_orthogonal_", gain=gain,
                   center=center)
 
 
@@ -81,7 +72,7 @@ def conv_orthogonal_(
         >>> abs(ratio - 1) < 1e-5
         True
     """
-    return _write(tensor, "conv_orthogonal", generator, "conv_orthogonal_", gain=gain)
+    return _fan_scheme(tensor, "conv_orthogonal", generator, "conv_orthogonal_", gain=gain)
 
 
 def random_walk_(
@@ -99,4 +90,4 @@ def random_walk_(
     Example:
         >>> w = random_walk_(torch.empty(100, 100), "relu")  # std 1.4317 / 10
     """
-    return _write(tensor, "random_walk", generator, "random_walk_", nonlinearity=nonlinearity)
+    return _fan_scheme(tensor, "random_walk", generator, "random_walk_", nonlinearity=nonlinearity)
