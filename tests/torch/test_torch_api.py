@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import warnings
 
@@ -22,7 +21,6 @@ PRIVATE = [
 DEPRECATED = ["uniform", "normal", "constant", "eye", "dirac", "xavier_uniform",
               "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse"]
 ADDITIONS = ["init_", "lecun_normal_", "lecun_uniform_", "msra_", "variance_scaling_"]
-HAS_PROBE = importlib.util.find_spec("paraminit.torch.probe") is not None
 
 
 def _params(fn) -> list[tuple]:
@@ -119,9 +117,8 @@ def test_unknown_attribute_raises_attribute_error():
         init.nonexistent_  # noqa: B018
 
 
-@pytest.mark.skipif(not HAS_PROBE, reason="paraminit.torch.probe not written yet")
 def test_probe_is_lazy_attribute():
-    from paraminit.torch.probe import probe
+    from paraminit.torch._probe import probe
 
     assert init.probe is probe
     assert "probe" in dir(init)

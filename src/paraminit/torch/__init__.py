@@ -141,7 +141,7 @@ _no_grad_zero_ = _dropin._no_grad_zero_
 
 def __getattr__(name: str) -> Any:
     if name == "probe":  # imported lazily: the probe pulls in more of torch
-        return import_module("paraminit.torch.probe").probe
+        return import_module("paraminit.torch._probe").probe
     raise AttributeError(f"module 'paraminit.torch' has no attribute {name!r}")
 
 

@@ -1,0 +1,288 @@
+"""``paraminit compare``: verdicts that follow from theory, records, errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+from paraminit.cli import main, parse_methods, parse_seeds
+from paraminit.experiments import (
+    CompareConfig,
+    compare,
+    decide,
+    load_dataset,
+    summarize,
+)
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+TINY = ["--depth", "3", "--width", "8", "--steps", "5", "--workers", "1", "--seeds", "0"]
+RECORD_KEYS = {"method", "seed", "final_loss", "train_accuracy", "test_accuracy", "verdict",
+               "layers", "settings", "loss_curve", "verdict_reason", "initial_loss"}
+
+
+def _run_main(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One ``paraminit compare --quick`` run (seed 0; zeros, normal, xavier_normal,
+    he_normal on the default 30-layer, 128-wide ReLU MLP on the digits)."""
+    out = tmp_path_factory.mktemp("quick")
+    code, stdout, stderr = _run_main(["compare", "--quick", "--out", str(out)])
+    return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
+
+
+def test_quick_verdicts_follow_from_theory(quick):
+    code, _, _, _, results = quick
+    assert code == 0 and results["complete"]
+    by_method = {r["method"]: r for r in results["records"]}
+    assert list(by_method) == ["zeros", "normal", "xavier_normal", "he_normal"]
+    chance = results["dataset"]["chance_accuracy"]
+    # zero init: every hidden unit identical, and it stays so
+    assert by_method["zeros"]["verdict"] == "symmetric"
+    assert by_method["zeros"]["symmetric_layer_after"] == "fc1"
+    # He keeps Var(z) through 29 ReLU layers and trains; Xavier (Var(w) = 1/n here) halves
+    # it per layer, 2^-29 at the top, and small N(0, 0.01^2) loses a factor ~150: both stall
+    assert by_method["he_normal"]["verdict"] == "trains"
+    assert by_method["he_normal"]["train_accuracy"] > 0.93
+    for method in ("xavier_normal", "normal"):
+        assert by_method[method]["verdict"] == "stalls"
+        assert by_method[method]["train_accuracy"] < chance + 0.05
+    layers = by_method["xavier_normal"]["layers"]
+    assert len(layers) == 30
+    assert layers[-2]["act_std"] < 1e-3 * layers[0]["act_std"]  # the signal died with depth
+    he = by_method["he_normal"]["layers"]
+    assert 0.2 < he[-2]["act_std"] / he[0]["act_std"] < 5
+
+
+def test_quick_records_table_and_report(quick):
+    _, stdout, stderr, out, results = quick
+    assert set(results) >= {"settings", "dataset", "versions", "methods", "summary",
+                            "verdict_rules"}
+    for record in results["records"]:
+        assert set(record) >= RECORD_KEYS
+        assert record["seed"] == 0 and record["settings"]["depth"] == 30
+        assert len(record["loss_curve"]) == 150
+    assert results["settings"]["biases"].startswith("zeros")
+    for method in ("zeros", "normal", "xavier_normal", "he_normal"):
+        assert method in stdout
+    assert "symmetric" in stdout and "stalls" in stdout and "trains" in stdout
+    assert "\x1b[" not in stdout  # plain text when not a terminal
+    assert "[4/4]" in stderr or "4/4" in stderr  # one progress line per finished run
+    assert (out / "report.html").stat().st_size > 10_000
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_json_goes_to_stdout_only(tmp_path):
+    code, stdout, stderr = _run_main(
+        ["compare", *TINY, "--methods", "zeros,he_normal", "--json", "--out", str(tmp_path)])
+    assert code == 0 and stderr == ""
+    doc = json.loads(stdout)
+    assert [r["method"] for r in doc["records"]] == ["zeros", "he_normal"]
+    assert doc == json.loads((tmp_path / "results.json").read_text())
+
+
+def test_same_command_same_numbers_and_workers_do_not_matter():
+    config = CompareConfig(depth=4, width=16, steps=20, methods=("zeros", "he_uniform"),
+                           seeds=(0, 1), workers=1)
+
+    def numbers(records):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "settings")}
+                for r in records]
+
+    first = numbers(compare(config))
+    assert first == numbers(compare(config))
+    parallel = CompareConfig(**{**config.__dict__, "workers": 2})
+    assert first == numbers(compare(parallel))
+
+
+def test_method_options_seeds_and_other_datasets(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0)
+    np.savez(tmp_path / "toy.npz", x_train=x, y_train=y)
+    code, stdout, _ = _run_main(
+        ["compare", *TINY, "--dataset", str(tmp_path / "toy.npz"), "--seeds", "3-4",
+         "--methods", "he_normal:mode=fan_out,slope=0.0", "--methods", "orthogonal:gain=2",
+         "--activation", "tanh", "--optimizer", "adam", "--json", "--out", str(tmp_path / "o")])
+    assert code == 0
+    doc = json.loads(stdout)
+    assert [(r["method"], r["seed"]) for r in doc["records"]] == [
+        ("he_normal:mode=fan_out,slope=0.0", 3), ("he_normal:mode=fan_out,slope=0.0", 4),
+        ("orthogonal:gain=2", 3), ("orthogonal:gain=2", 4)]
+    assert doc["dataset"]["n_train"] == 60 and "held out" in doc["dataset"]["source"]
+    assert doc["methods"][0]["specs"][0]["fan_in"] == 6  # first layer: (8, 6), fan_out mode
+    assert doc["methods"][0]["specs"][0]["std"] == pytest.approx(math.sqrt(2 / 8))
+    assert doc["settings"]["lr"] == 1e-3
+    code, stdout, _ = _run_main(["compare", *TINY, "--arch", "cnn", "--methods", "he_normal",
+                                 "--json", "--out", str(tmp_path / "c")])
+    assert code == 0 and json.loads(stdout)["records"][0]["layers"][0]["kind"] == "Conv2d"
+
+
+def test_zeros_with_sigmoid_stays_symmetric():
+    """sigmoid(0) = 1/2 != 0, so zero-init units do get gradients, but identical ones: the
+    symmetry survives training (Qiu 2020, §7.3.1)."""
+    record, = compare(CompareConfig(depth=4, width=8, steps=30, activation="sigmoid",
+                                    methods=("zeros",), seeds=(0,), workers=1))
+    assert record["verdict"] == "symmetric"
+    assert record["layers"][-1]["weight_grad_norm"] > 0
+
+
+def test_mnist1d_is_generated_locally_and_keeps_global_rng():
+    pytest.importorskip("mnist1d")
+    state = np.random.get_state()[1].copy()
+    data = load_dataset("mnist1d")
+    assert np.array_equal(state, np.random.get_state()[1])
+    assert data.x_train.shape == (4000, 1, 40) and data.x_test.shape == (1000, 1, 40)
+    assert data.classes == 10
+    assert abs(float(data.x_train.mean())) < 1e-5
+
+
+def test_verdict_rules():
+    base = {"symmetric_at_init": False, "symmetric_after": False, "finite": True,
+            "initial_loss": 2.3, "final_loss": 0.1, "train_accuracy": 0.95,
+            "chance_accuracy": 0.1}
+    assert decide(**base)[0] == "trains"
+    assert decide(**{**base, "symmetric_at_init": True, "symmetric_after": True})[0] == "symmetric"
+    assert decide(**{**base, "symmetric_at_init": True})[0] == "trains"
+    assert decide(**{**base, "finite": False})[0] == "diverges"
+    assert decide(**{**base, "final_loss": 23.1})[0] == "diverges"
+    assert decide(**{**base, "final_loss": float("nan")})[0] == "diverges"
+    assert decide(**{**base, "train_accuracy": 0.199})[0] == "stalls"
+    assert decide(**{**base, "train_accuracy": 0.2})[0] == "trains"
+
+
+def test_summary_majority_and_ties():
+    def record(verdict, acc):
+        return {"method": "m", "scheme": "m", "seed": 0, "verdict": verdict,
+                "act_std_last": 1.0, "grad_ratio": None, "final_loss": 0.5,
+                "train_accuracy": acc, "test_accuracy": acc}
+
+    row, = summarize([record("trains", 0.9), record("stalls", 0.1), record("trains", 0.8)])
+    assert (row["verdict"], row["verdict_count"]) == ("trains", 2)
+    assert row["train_accuracy"]["mean"] == pytest.approx(0.6)
+    assert row["train_accuracy"]["sd"] == pytest.approx(np.std([0.9, 0.1, 0.8], ddof=1))
+    row, = summarize([record("trains", 0.9), record("stalls", 0.1)])
+    assert row["verdict"] == "stalls"  # a tie goes to the worse verdict
+
+
+def test_parsers():
+    assert parse_methods(["zeros,he_normal:mode=fan_out,slope=0.1,xavier_normal"]) == [
+        ("zeros", {}), ("he_normal", {"mode": "fan_out", "slope": 0.1}), ("xavier_normal", {})]
+    assert parse_seeds("0-2,7") == (0, 1, 2, 7)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--methods", "he_nomal"], "scheme must be one of: "),
+    (["--methods", "he_normal:mode"], "not key=value"),
+    (["--methods", "he_normal:mode=fan_inn"], "mode must be one of"),
+    (["--methods", "he_normal:speed=3"], "unknown option"),
+    (["--methods", "zeros,mode=fan_in"], "has no ':'"),
+    (["--methods", "zeros,zeros"], "given twice"),
+    (["--dataset", "/nonexistent/data.npz"], "neither a built-in data set nor an existing file"),
+    (["--depth", "0"], "depth must be a positive int"),
+    (["--width", "-3"], "width must be a positive int"),
+    (["--steps", "0"], "steps must be a positive int"),
+    (["--lr", "nan"], "lr must be a finite number"),
+    (["--seeds", "a,b"], "--seeds must be"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, argv, message):
+    out = tmp_path / "out"
+    code, stdout, stderr = _run_main(["compare", *TINY, *argv, "--out", str(out)])
+    assert code == 2, stderr
+    assert message in stderr and stderr.startswith("paraminit: error: ")
+    assert stdout == "" and not out.exists()
+
+
+def test_unknown_method_lists_the_choices(tmp_path):
+    _, _, stderr = _run_main(["compare", "--methods", "he_nomal", "--out", str(tmp_path / "o")])
+    assert "he_normal" in stderr and "xavier_uniform" in stderr and "kaiming_normal" in stderr
+
+
+@pytest.mark.parametrize("content", ["text", "missing_y", "length", "nan", "labels", "test_only"])
+def test_malformed_data_file(tmp_path, content):
+    path = tmp_path / "bad.npz"
+    x = np.zeros((10, 4))
+    arrays = {
+        "missing_y": {"x_train": x},
+        "length": {"x_train": x, "y_train": np.zeros(9)},
+        "nan": {"x_train": np.full((10, 4), np.nan), "y_train": np.zeros(10)},
+        "labels": {"x_train": x, "y_train": np.full(10, 0.5)},
+        "test_only": {"x_train": x, "y_train": np.arange(10) % 2, "x_test": x},
+    }
+    if content == "text":
+        path.write_text("not an archive")
+    else:
+        np.savez(path, **arrays[content])
+    out = tmp_path / "out"
+    code, _, stderr = _run_main(["compare", *TINY, "--dataset", str(path), "--out", str(out)])
+    assert code == 2 and str(path) in stderr and not out.exists()
+
+
+def test_out_folder_not_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, stderr = _run_main(["compare", *TINY, "--out", str(blocker / "sub")])
+    assert code == 2 and "not a writable folder" in stderr
+    code, _, stderr = _run_main(["compare", *TINY, "--out", str(blocker)])
+    assert code == 2 and "not a writable folder" in stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_keeps_finished_records(tmp_path, workers):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    command = [sys.executable, "-m", "paraminit", "compare", "--quick", "--workers", workers,
+               "--steps", "60",
+               "--methods", "zeros,normal,xavier_normal,he_normal,he_uniform,msra",
+               "--out", str(out)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    results = out / "results.json"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            if results.exists() and json.loads(results.read_text())["records"]:
+                break
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    doc = json.loads(results.read_text())
+    assert not doc["complete"] and 1 <= len(doc["records"]) < 6
+    assert doc["runs_done"] == len(doc["records"])
+    assert not (out / "report.html").exists()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_schemes_command_stays_light():
+    code = ("import sys, paraminit.cli as c; c.main(['schemes', '--json']); "
+            "heavy = {'torch', 'matplotlib', 'sklearn'} & set(sys.modules); "
+            "sys.exit(f'imported {heavy}' if heavy else 0)")
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
