@@ -255,8 +255,11 @@ def test_ctrl_c_keeps_finished_records(tmp_path, workers):
                "--steps", "60",
                "--methods", "zeros,normal,xavier_normal,he_normal,he_uniform,msra",
                "--out", str(out)]
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; give the child the default disposition, as a terminal's Ctrl-C sees.
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = out / "results.json"
     deadline = time.monotonic() + 240
     try:
