@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import torch
 from torch import Tensor
@@ -63,10 +63,7 @@ _NonlinearityType = Literal[
     "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
 ]
 _FanMode = Literal["fan_in", "fan_out"]
-_NONLINEARITIES: tuple[str, ...] = (
-    "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-    "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
-)
+_NONLINEARITIES: tuple[str, ...] = get_args(_NonlinearityType)
 _DEFAULT_LEAKY_SLOPE = 0.01  # torch's calculate_gain('leaky_relu') default
 
 
