@@ -297,3 +297,13 @@ def test_regular_conv_stride_divides_fan_out():
     fans = pi.compute_fans((64, 32, 3, 3), stride=2)
     assert (fans.fan_in, fans.fan_out) == (288, 64 * 9 / 4)
     assert "stride 2x2" in fans.explain()
+
+
+def test_explain_divides_the_axis_the_fans_divided_for_custom_transposed_axes():
+    # custom axes with transposed=True: the out axis holds out/groups, so the text must
+    # divide the in-channels by the groups, as the numbers do (fan_in = 4 / 2 x 9 = 18)
+    fans = pi.compute_fans((3, 3, 8, 4), in_axis=3, out_axis=2, transposed=True, groups=2)
+    assert fans.fan_in == 18 and fans.fan_out == 72
+    text = fans.explain()
+    assert "fan_in = 4 in-channels / 2 groups x 9 = 18" in text
+    assert "fan_out = 8 out-channels x 9 = 72" in text

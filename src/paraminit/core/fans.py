@@ -70,6 +70,9 @@ class Fans:
     transposed: bool = False
     stride: tuple[int, ...] | None = None
     convention: str = "paraminit"
+    # Which channel axis already holds a per-group count ("in": conv weights; "out":
+    # transposed-conv weights); the other one was divided by ``groups``.
+    grouped: Literal["in", "out"] = "in"
 
     def of(self, mode: str) -> float:
         """The fan a variance-scaling ``mode`` divides by (arithmetic or geometric mean too)."""
@@ -106,8 +109,7 @@ class Fans:
             lines.append(f"fan_in = {in_dim} in-channels{rf} = {_num(self.fan_in)}")
             lines.append(f"fan_out = {out_dim} out-channels{rf} = {_num(self.fan_out)}")
             return "\n".join(lines)
-        axes = _layout_axes(self.layout, rank, self.transposed)
-        grouped_in = axes.grouped == "in" or self.layout == "custom"
+        grouped_in = self.grouped == "in"
         per_group = f" / {self.groups} groups" if self.groups > 1 else ""
         stride_div = ""
         if self.stride is not None:
@@ -287,6 +289,7 @@ def compute_fans(
         transposed=bool(transposed),
         stride=strides,
         convention=str(fan_convention),
+        grouped=read.grouped,
     )
 
 
