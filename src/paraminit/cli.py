@@ -42,13 +42,15 @@ def _scalar(text: str) -> Any:
     return text
 
 
-def parse_method(text: str) -> tuple[str, dict[str, Any]]:
+def parse_method(text: str, *, model_methods: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
     """``"he_normal:mode=fan_out,slope=0.1"`` → ``("he_normal", {"mode": "fan_out", ...})``.
 
-    The scheme must exist; option names are checked when the scheme is resolved.
+    The scheme must exist in the registry or be one of ``model_methods`` (names that are
+    not per-tensor schemes, e.g. compare's ``lsuv``); option names are checked later.
     """
     name, _, rest = text.partition(":")
-    get_scheme(name)
+    if name not in model_methods:
+        get_scheme(name)
     options: dict[str, Any] = {}
     if rest:
         for item in rest.split(","):
@@ -75,7 +77,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def parse_methods(texts: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+def parse_methods(texts: Sequence[str], *,
+                  model_methods: Sequence[str] = ()) -> list[tuple[str, dict[str, Any]]]:
     """``["zeros,he_normal:mode=fan_out,slope=0.1", "xavier_normal"]`` → parsed methods.
 
     Items are separated by commas (or given as separate arguments); an item of the form
@@ -100,7 +103,7 @@ def parse_methods(texts: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
                 items.append(part)
     if not items:
         raise InitError("--methods needs at least one scheme, e.g. --methods zeros,he_normal")
-    return [parse_method(item) for item in items]
+    return [parse_method(item, model_methods=model_methods) for item in items]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -142,6 +145,7 @@ def _writable_dir(text: str) -> Path:
 def _cmd_compare(args: argparse.Namespace) -> int:
     # torch, matplotlib and scikit-learn are imported here only, so the other commands stay light.
     from .experiments._compare import (
+        MODEL_METHODS,
         QUICK_METHODS,
         TEXTBOOK_METHODS,
         CompareConfig,
@@ -155,12 +159,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .report.terminal import CompareProgress, render_compare
 
     if args.methods:
-        methods = tuple(Method(name, options) for name, options in parse_methods(args.methods))
+        methods = tuple(Method(name, options) for name, options in
+                        parse_methods(args.methods, model_methods=tuple(MODEL_METHODS)))
     else:
         methods = tuple(Method(m) for m in (QUICK_METHODS if args.quick else TEXTBOOK_METHODS))
     seeds = parse_seeds(args.seeds) if args.seeds else ((0,) if args.quick else (0, 1, 2))
     options = {key: getattr(args, key) for key in (
-        "arch", "depth", "width", "activation", "lr", "optimizer", "workers")}
+        "arch", "depth", "width", "activation", "bias_std", "lr", "optimizer", "workers")}
     if args.steps is not None:
         options["steps"] = args.steps
     if args.batch_size is not None:
@@ -306,10 +311,14 @@ def _compare_parser(commands: Any) -> None:
                          help="weight layers including the output layer (mlp 30, cnn 10)")
     compare.add_argument("--width", type=int, help="hidden units / channels (mlp 128, cnn 16)")
     compare.add_argument("--activation", default="relu",
-                         choices=("relu", "tanh", "sigmoid", "selu", "gelu", "silu"))
+                         choices=("relu", "tanh", "sigmoid", "selu", "gelu", "silu", "linear"),
+                         help="hidden nonlinearity (linear: a deep linear network)")
+    compare.add_argument("--bias-std", type=float, default=0.0,
+                         help="biases ~ N(0, bias_std^2) (default 0: zero biases)")
     compare.add_argument("--methods", action="append", metavar="LIST",
                          help="comma-separated registry names with options, e.g. "
-                              "'zeros,xavier_normal,he_normal:mode=fan_out' (repeatable)")
+                              "'zeros,xavier_normal,he_normal:mode=fan_out' (repeatable); "
+                              "'lsuv' (Mishkin & Matas 2016) runs on the probe batch")
     compare.add_argument("--steps", type=int, help="training steps per run (150)")
     compare.add_argument("--lr", type=float, help="peak learning rate (sgd 0.05, adam 0.001)")
     compare.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"),

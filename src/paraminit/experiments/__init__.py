@@ -1,6 +1,7 @@
 """Experiments: each trains or measures, and returns records; nothing here renders.
 
-``compare`` trains initialization methods side by side (``paraminit compare``).
+``compare`` trains initialization methods side by side (``paraminit compare``);
+``run_all`` trains a grid of such configs on one pool (what ``paraminit bench`` builds on).
 Imported lazily: the names below pull in torch only when used.
 """
 
@@ -19,8 +20,11 @@ _EXPORTS = {
     "compare": "paraminit.experiments._compare",
     "decide": "paraminit.experiments._compare",
     "document": "paraminit.experiments._compare",
+    "initialise": "paraminit.experiments._compare",
     "load_dataset": "paraminit.experiments._data",
+    "MODEL_METHODS": "paraminit.experiments._compare",
     "method_details": "paraminit.experiments._compare",
+    "run_all": "paraminit.experiments._compare",
     "summarize": "paraminit.experiments._compare",
     "write_json_atomic": "paraminit.experiments._io",
 }

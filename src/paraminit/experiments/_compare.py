@@ -2,11 +2,12 @@
 
 Each (method, seed) run builds the same network, initialises every weight with
 ``paraminit.torch.init_(w, method, seed=seed, name=<qualified name>, **options)`` and every
-bias (every 1-D parameter) with zeros, probes it at init (:func:`paraminit.torch.probe`:
-activation std and gradient norms per layer), trains it with the same optimizer, schedule
-and mini-batch order, and evaluates it. The verdict follows from stated rules
-(:func:`decide`). Nothing here prints: progress goes to an optional callback, records are
-returned (and handed to ``on_record`` as each run finishes).
+bias (every 1-D parameter) with zeros (or N(0, bias_std²)); the data-dependent method
+``lsuv`` runs :func:`paraminit.torch.lsuv` on the probe batch instead. It then probes it
+at init (:func:`paraminit.torch.probe`: activation std and gradient norms per layer),
+trains it with the same optimizer, schedule and mini-batch order, and evaluates it. The
+verdict follows from stated rules (:func:`decide`). Nothing here prints: progress goes to
+an optional callback, records are returned (and handed to ``on_record`` as each run finishes).
 
 It reproduces, on a real network, the textbook's account of initialization (Qiu 2020,
 §7.3): zero init leaves every hidden unit identical (symmetry), too small random weights
@@ -37,6 +38,7 @@ from .. import __version__
 from .._errors import InitError
 from ..core.schemes import get_scheme, resolve
 from ..torch import init_
+from ..torch._lsuv import lsuv
 from ..torch._probe import probe
 from ._data import Dataset, load_dataset
 from ._models import ACTIVATIONS, ARCHS, build_model, hidden_layers
@@ -55,7 +57,9 @@ __all__ = [
     "compare",
     "decide",
     "document",
+    "initialise",
     "method_details",
+    "run_all",
     "summarize",
 ]
 
@@ -68,6 +72,16 @@ TEXTBOOK_METHODS = (
 QUICK_METHODS = ("zeros", "normal", "xavier_normal", "he_normal")
 OPTIMIZERS = ("sgd", "adam")
 VERDICTS = ("symmetric", "diverges", "stalls", "trains")
+# Methods that are not per-tensor registry schemes: they need the model and data.
+MODEL_METHODS = {
+    "lsuv": {
+        "summary": "LSUV: orthonormal pre-init, then each layer in forward order rescaled "
+                   "until its output std on the probe batch is 1 (within tol)",
+        "formula": "W <- orthogonal; repeat W <- W / std(layer output) while |std - 1| >= tol",
+        "paper": "Mishkin & Matas 2016, 'All you need is a good init', ICLR, Algorithm 1",
+        "options": ("target_std", "tol", "max_iter", "center"),
+    },
+}
 
 # Verdict thresholds (see VERDICT_RULES and docs/compare.md for why these values).
 SYMMETRY_TOLERANCE = 1e-6  # units identical: max |w_u - w_0| <= 1e-6 * max |w| (float32 noise)
@@ -95,7 +109,9 @@ class Method:
 
     @property
     def scheme(self) -> str:
-        """The canonical registry name (aliases resolved)."""
+        """The canonical registry name (aliases resolved), or the model method's name."""
+        if self.name in MODEL_METHODS:
+            return self.name
         return get_scheme(self.name).name
 
     @property
@@ -113,10 +129,11 @@ class Method:
         if isinstance(value, str):
             from ..cli import parse_method
 
-            name, options = parse_method(value)
+            name, options = parse_method(value, model_methods=tuple(MODEL_METHODS))
             return cls(name, options)
         name, options = value
-        get_scheme(name)
+        if name not in MODEL_METHODS:
+            get_scheme(name)
         return cls(name, dict(options))
 
 
@@ -144,6 +161,7 @@ class CompareConfig:
     depth: int | None = None
     width: int | None = None
     activation: str = "relu"
+    bias_std: float = 0.0
     methods: tuple[Method, ...] = tuple(Method(m) for m in TEXTBOOK_METHODS)
     steps: int = 150
     lr: float | None = None
@@ -192,6 +210,10 @@ class CompareConfig:
         _positive_int("probe_size", self.probe_size)
         _positive_int("workers", self.workers)
         _positive_int("threads", self.threads)
+        if not (isinstance(self.bias_std, (int, float)) and not isinstance(self.bias_std, bool)
+                and math.isfinite(self.bias_std) and self.bias_std >= 0):
+            raise InitError(f"bias_std must be a finite number >= 0 (0: zero biases); "
+                            f"received {self.bias_std!r}")
         for name, value in (("lr", self.lr), ("clip", self.clip)):
             if value is not None and not (isinstance(value, (int, float)) and
                                           math.isfinite(value) and value > 0):
@@ -229,7 +251,7 @@ class CompareConfig:
             "seeds": list(self.seeds), "split_seed": self.split_seed,
             "test_fraction": self.test_fraction, "probe_size": self.probe_size,
             "weights": "init_(w, method, seed=seed, name=<parameter name>, **options)",
-            "biases": "zeros (every 1-D parameter)",
+            "biases": _bias_text(self.bias_std),
             "workers": self.workers, "torch_threads_per_run": self.threads,
         }
 
@@ -253,17 +275,49 @@ def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return [(name, p) for name, p in model.named_parameters() if p.dim() >= 2]
 
 
-def _initialise(model: nn.Module, method: Method, seed: int) -> dict[str, Any]:
-    """Weights by the method (stream keyed by seed and parameter name), biases zero."""
+def _bias_text(bias_std: float) -> str:
+    if bias_std == 0:
+        return "zeros (every 1-D parameter)"
+    return (f"N(0, {bias_std:g}^2): init_(b, 'normal', std={bias_std:g}, seed=seed, "
+            "name=<parameter name>) for every 1-D parameter")
+
+
+def initialise(model: nn.Module, method: Method, seed: int, *, bias_std: float = 0.0,
+               inputs: torch.Tensor | None = None) -> dict[str, Any]:
+    """Initialise ``model`` in place as a compare run does; returns the weight specs.
+
+    Every 1-D parameter (bias) is zeroed, or drawn from N(0, bias_std²) on its own stream;
+    every other parameter gets ``init_(p, method, seed=seed, name=<its name>, **options)``.
+    The model method ``lsuv`` instead runs ``paraminit.torch.lsuv(model, inputs,
+    seed=seed, **options)`` after the biases (it needs ``inputs``) and returns no specs.
+    """
     specs = {}
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() >= 2:
-                init_(p, method.name, seed=seed, name=name, **method.options)
-                specs[name] = resolve(method.name, tuple(p.shape), **method.options)
-            else:
+                if method.name not in MODEL_METHODS:
+                    init_(p, method.name, seed=seed, name=name, **method.options)
+                    specs[name] = resolve(method.name, tuple(p.shape), **method.options)
+            elif bias_std == 0:
                 p.zero_()
+            else:
+                init_(p, "normal", std=bias_std, seed=seed, name=name)
+    if method.name == "lsuv":
+        if inputs is None:
+            raise InitError("method 'lsuv' needs inputs: the batch it measures outputs on")
+        lsuv(model, inputs, seed=seed, **method.options)
     return specs
+
+
+def _model_method_details(method: Method) -> dict[str, Any]:
+    about = MODEL_METHODS[method.name]
+    unknown = sorted(set(method.options) - set(about["options"]))
+    if unknown:
+        raise InitError(f"method {method.label!r}: unknown option(s) {', '.join(unknown)}; "
+                        f"{method.name} takes {', '.join(about['options'])}")
+    return {"method": method.label, "scheme": method.name, "options": dict(method.options),
+            "summary": about["summary"], "formula": about["formula"], "paper": about["paper"],
+            "notes": [], "specs": []}
 
 
 def method_details(config: CompareConfig, data: Dataset) -> list[dict[str, Any]]:
@@ -273,6 +327,9 @@ def method_details(config: CompareConfig, data: Dataset) -> list[dict[str, Any]]
     weights = _weights(_model(config, data))
     details = []
     for method in config.methods:
+        if method.name in MODEL_METHODS:
+            details.append(_model_method_details(method))
+            continue
         scheme = get_scheme(method.name)
         by_shape: dict[tuple[int, ...], list[str]] = {}
         for name, p in weights:
@@ -449,9 +506,10 @@ def _run(config: CompareConfig, data: Dataset, tensors: _Tensors, method: Method
          notify: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     started = time.perf_counter()
     model = _model(config, data)
-    specs = _initialise(model, method, seed)
-    model.train()
     size = min(config.probe_size, len(tensors.y_train))
+    specs = initialise(model, method, seed, bias_std=config.bias_std,
+                       inputs=tensors.x_train[:size])
+    model.train()
     layers = probe(model, tensors.x_train[:size], tensors.y_train[:size], specs=specs)
     symmetric_at_init = symmetric_layer(model)
     initial_loss, initial_accuracy = _evaluate(model, tensors.x_train, tensors.y_train)
@@ -539,11 +597,40 @@ def compare(
     config and data → the same numbers (except ``seconds``) on the same machine.
     """
     config = (config or CompareConfig()).resolved()
+    return run_all([config], data=data, progress=progress, on_record=on_record,
+                   workers=config.workers, threads=config.threads)
+
+
+def run_all(
+    configs: Sequence[CompareConfig],
+    *,
+    data: Dataset | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+) -> list[dict[str, Any]]:
+    """Every (method, seed) run of several configs (a grid: e.g. one config per depth) on
+    one pool of ``workers`` processes; records in (config, method, seed) order, each with
+    its own ``settings``. The configs must share the data set (``data``, else the first
+    config's); ``progress`` and ``on_record`` are as in :func:`compare`. The experiments of
+    ``paraminit bench`` train through this, so every run is a compare run.
+    """
+    configs = [config.resolved() for config in configs]
+    if not configs:
+        raise InitError("run_all needs at least one CompareConfig")
+    first = configs[0]
     data = data if data is not None else load_dataset(
-        config.dataset, split_seed=config.split_seed, test_fraction=config.test_fraction)
-    method_details(config, data)  # every method's options, on the real shapes, now
-    tasks = [(number, config, data, method, seed) for number, (method, seed) in enumerate(
-        ((m, s) for m in config.methods for s in config.seeds), start=1)]
+        first.dataset, split_seed=first.split_seed, test_fraction=first.test_fraction)
+    for config in configs:
+        method_details(config, data)  # every method's options, on the real shapes, now
+    runs = [(config, method, seed) for config in configs for method in config.methods
+            for seed in config.seeds]
+    tasks = [(number, config, data, method, seed)
+             for number, (config, method, seed) in enumerate(runs, start=1)]
+    workers = workers if workers is not None else max(1, min(2, os.cpu_count() or 1, len(tasks)))
+    _positive_int("workers", workers)
+    _positive_int("threads", threads)
     records: dict[int, dict[str, Any]] = {}
 
     def finished(number: int, record: dict[str, Any]) -> None:
@@ -554,10 +641,10 @@ def compare(
             progress({**_context(tasks[number - 1], len(tasks)), "event": "run_end",
                       "record": record})
 
-    if config.workers == 1 or len(tasks) == 1:
-        _serial(tasks, config.threads, progress, finished)
+    if workers == 1 or len(tasks) == 1:
+        _serial(tasks, threads, progress, finished)
     else:
-        _parallel(tasks, config.workers, config.threads, progress, finished)  # type: ignore[arg-type]
+        _parallel(tasks, workers, threads, progress, finished)
     return [records[number] for number in sorted(records)]
 
 

@@ -16,9 +16,10 @@ from .._errors import InitError
 
 __all__ = ["ACTIVATIONS", "ARCHS", "build_model", "hidden_layers"]
 
+# "linear" (the identity) makes a deep linear network (Saxe et al. 2014).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "selu": nn.SELU,
-    "gelu": nn.GELU, "silu": nn.SiLU,
+    "gelu": nn.GELU, "silu": nn.SiLU, "linear": nn.Identity,
 }
 ARCHS = ("mlp", "cnn")
 

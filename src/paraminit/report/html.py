@@ -257,6 +257,9 @@ def _method_section(detail: Mapping[str, Any]) -> str:
                      + (f", fan_in {s['fan_in']:g}, fan_out {s['fan_out']:g}"
                         if s["fan_in"] is not None else "")
                      for s in detail["specs"])
+    if not detail["specs"]:  # a model method (lsuv): its scale comes from data, not shapes
+        parts.append("</div>")
+        return "".join(parts)
     parts.append(f"<p><b>Used here:</b> {_escape(used)}</p>")
     parts.append("<details><summary>explain() for each weight shape</summary>")
     for spec in detail["specs"]:
