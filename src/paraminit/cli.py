@@ -1,7 +1,8 @@
 """The ``paraminit`` command: a thin shell that parses, calls the library and renders.
 
-Exit codes: 0 success, 2 bad input (the message says what and how to fix it),
-130 interrupted by Ctrl-C (``compare`` keeps the runs that finished).
+Exit codes: 0 success, 1 a benchmark's claim failed (``bench``), 2 bad input (the message
+says what and how to fix it), 130 interrupted by Ctrl-C (``compare`` and ``bench`` keep
+what finished).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .report.terminal import render_table
 
 __all__ = ["main", "parse_method", "parse_methods", "parse_seeds", "parse_shape"]
 
+EXIT_CLAIM_FAILED = 1  # bench: a paper's claim did not hold
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 
@@ -209,6 +211,59 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .experiments._io import write_atomic, write_json_atomic
+    from .experiments.papers import describe, document, select
+    from .report.bench import figures, render_bench, render_bench_html
+    from .report.html import png_bytes
+    from .report.terminal import CompareProgress
+
+    if args.list:
+        if args.json:
+            print(json.dumps(describe(), indent=1))
+        else:
+            render_table("paraminit bench: the benchmarks", ("name", "paper", "claim"),
+                         [(d["name"], d["paper"], d["claim"]) for d in describe()])
+        return 0
+    chosen = select(args.names)
+    out = _writable_dir(args.out)  # after every check of the input: nothing half-written
+    results_path = out / "results.json"
+    results: list[dict[str, Any]] = []
+
+    def save() -> dict[str, Any]:
+        doc = document(results, quick=args.quick, expected=len(chosen))
+        write_json_atomic(results_path, doc)
+        return doc
+
+    save()
+    try:
+        for number, benchmark in enumerate(chosen, start=1):
+            print(f"[{number}/{len(chosen)}] {benchmark.name}: {benchmark.title}",
+                  file=sys.stderr, flush=True)
+            with CompareProgress(plain=False) as progress:
+                result = benchmark.execute(quick=args.quick, progress=progress)
+            results.append(result)
+            for stem, _, figure in figures(result):
+                (out / f"{benchmark.name}_{stem}.png").write_bytes(png_bytes(figure))
+            save()
+            print(f"[{number}/{len(chosen)}] {benchmark.name}: "
+                  f"{'PASS' if result['passed'] else 'FAIL'} ({result['seconds']:.1f} s)",
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print(f"\nparaminit: interrupted; kept the {len(results)} of {len(chosen)} benchmarks "
+              f"that finished in {results_path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    doc = save()
+    report = out / "report.html"
+    write_atomic(report, render_bench_html(doc))
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        render_bench(doc)
+        print(f"report: {report}\nresults: {results_path}")
+    return 0 if doc["passed"] else EXIT_CLAIM_FAILED
+
+
 def _cmd_schemes(args: argparse.Namespace) -> int:
     entries = schemes()
     if args.json:
@@ -290,7 +345,32 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print the spec as JSON")
     explain.set_defaults(run=_cmd_explain)
     _compare_parser(commands)
+    _bench_parser(commands)
     return parser
+
+
+def _bench_parser(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench", help="reproduce the papers' claims: 7 benchmarks, table + HTML report",
+        description="Run the benchmark suite that reproduces the literature's claims about "
+                    "initialization (He 2015, Schoenholz 2017, Glorot 2010, Pennington 2017, "
+                    "Saxe 2014, Klambauer 2017, Hanin & Rolnick 2018), each under 2 minutes "
+                    "on 2 cores, and say which hold. Writes OUT/results.json (as benchmarks "
+                    "finish), OUT/report.html and a PNG per plot. Exit code 1 if a claim "
+                    "fails. 'paraminit bench --list' names them.",
+    )
+    bench.add_argument("names", nargs="*", metavar="NAME",
+                       help="benchmarks to run (default: all), e.g. he2015 edge_of_chaos")
+    bench.add_argument("--quick", action="store_true",
+                       help="small versions (seconds each; what the test suite runs)")
+    bench.add_argument("--out", default="paraminit-bench", metavar="DIR",
+                       help="folder for results.json, report.html and the plots "
+                            "(paraminit-bench)")
+    bench.add_argument("--json", action="store_true",
+                       help="print the results document as JSON on stdout (no table)")
+    bench.add_argument("--list", action="store_true",
+                       help="list the benchmarks with paper and claim, run nothing")
+    bench.set_defaults(run=_cmd_bench)
 
 
 def _compare_parser(commands: Any) -> None:

@@ -29,7 +29,7 @@ __all__ = ["render_html"]
 
 _VERDICT_CLASS = {"trains": "ok", "stalls": "warn", "diverges": "bad", "symmetric": "sym"}
 
-_CSS = """
+CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24;
        margin: 0 auto; max-width: 1120px; padding: 24px 28px 60px; background: #fff; }
 h1 { font-size: 1.6em; margin: 0 0 4px; } h2 { margin-top: 2.2em; border-bottom: 1px solid #d0d7de;
@@ -52,20 +52,25 @@ ul.rules li { margin: 3px 0; } summary { cursor: pointer; color: #0969da; margin
 """
 
 
-def _escape(value: object) -> str:
+def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _png(figure: Any) -> str:
+def png_bytes(figure: Any) -> bytes:
+    """The figure as PNG (Agg canvas, 100 dpi, no metadata: the same bytes every time)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def _figure(width: float, height: float, panels: int = 1) -> tuple[Any, list[Any]]:
+def png_base64(figure: Any) -> str:
+    return base64.b64encode(png_bytes(figure)).decode("ascii")
+
+
+def new_figure(width: float, height: float, panels: int = 1) -> tuple[Any, list[Any]]:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), layout="constrained")
@@ -73,7 +78,7 @@ def _figure(width: float, height: float, panels: int = 1) -> tuple[Any, list[Any
     return figure, list(axes)
 
 
-def _styles(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+def styles_for(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     """A distinct colour per method (tab10, then tab20's light shades) and a dash pattern
     cycling every 10, so 11+ methods stay apart."""
     from matplotlib import colormaps
@@ -102,11 +107,12 @@ def _per_layer(records: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def _depth_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str, Any],
-                panels: Sequence[tuple[str, str]], title: str) -> str:
+def depth_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str, Any],
+               panels: Sequence[tuple[str, str]], title: str) -> Any:
+    """Per-layer probe fields at init (mean over seeds), one line per method, log scale."""
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = _figure(9.5 if len(panels) == 1 else 11.5, 4.4, len(panels))
+    figure, axes = new_figure(9.5 if len(panels) == 1 else 11.5, 4.4, len(panels))
     undrawn: set[str] = set()
     for axis, (key, label) in zip(axes, panels, strict=True):
         for method, records in groups.items():
@@ -127,7 +133,7 @@ def _depth_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[s
         handles.append(axes[0].plot([], [], **styles[method])[0])
         labels.append(f"{method} (zero everywhere: not drawn)")
     figure.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    return _png(figure)
+    return figure
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -138,9 +144,10 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (cumulative[index] - cumulative[start]) / (index - start)
 
 
-def _loss_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str, Any],
-               classes: int) -> str:
-    figure, (axis,) = _figure(9.5, 4.6)
+def loss_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str, Any],
+              classes: int) -> Any:
+    """Mini-batch training loss of compare records, mean over seeds, 5-step average."""
+    figure, (axis,) = new_figure(9.5, 4.6)
     top = 0.0
     for method, records in groups.items():
         curves = [np.array([np.nan if v is None else v for v in r["loss_curve"]], dtype=float)
@@ -167,11 +174,11 @@ def _loss_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[st
     axis.grid(True, alpha=0.3)
     axis.set_title("Training loss")
     figure.legend(loc="outside right center", fontsize=8, frameon=False)
-    return _png(figure)
+    return figure
 
 
 def _accuracy_plot(summary: Sequence[Mapping[str, Any]], chance: float) -> str:
-    figure, (axis,) = _figure(9.5, 0.8 + 0.42 * len(summary))
+    figure, (axis,) = new_figure(9.5, 0.8 + 0.42 * len(summary))
     names = [row["method"] for row in summary][::-1]
     y = np.arange(len(names))
     for offset, key, colour, label in ((0.2, "train_accuracy", "#2f81f7", "train"),
@@ -188,17 +195,17 @@ def _accuracy_plot(summary: Sequence[Mapping[str, Any]], chance: float) -> str:
     axis.set_xlabel("accuracy % (mean ± sd over seeds); dotted: chance, dashed: stall line")
     axis.legend(loc="lower right", fontsize=8)
     axis.set_title("Final accuracy")
-    return _png(figure)
+    return png_base64(figure)
 
 
-def _img(data: str, alt: str, caption: str) -> str:
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_escape(alt)}">'
+def img(data: str, alt: str, caption: str) -> str:
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def _kv_table(items: Mapping[str, Any]) -> str:
+def kv_table(items: Mapping[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td>{_escape(k)}</td><td>{_escape(_plain(v))}</td></tr>" for k, v in items.items())
+        f"<tr><td>{escape(k)}</td><td>{escape(_plain(v))}</td></tr>" for k, v in items.items())
     return f'<table class="kv">{rows}</table>'
 
 
@@ -211,13 +218,13 @@ def _plain(value: Any) -> str:
 
 
 def _summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{_escape(c)}</th>" for c in SUMMARY_COLUMNS)
+    head = "".join(f"<th>{escape(c)}</th>" for c in SUMMARY_COLUMNS)
     body = []
     for row, cells in zip(summary, summary_rows(summary), strict=True):
         css = _VERDICT_CLASS.get(row["verdict"], "")
-        tds = [f"<td>{_escape(cells[0])}</td>"]
-        tds += [f'<td class="num">{_escape(c)}</td>' for c in cells[1:-1]]
-        tds.append(f'<td><span class="verdict {css}">{_escape(cells[-1])}</span></td>')
+        tds = [f"<td>{escape(cells[0])}</td>"]
+        tds += [f'<td class="num">{escape(c)}</td>' for c in cells[1:-1]]
+        tds.append(f'<td><span class="verdict {css}">{escape(cells[-1])}</span></td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -232,10 +239,10 @@ def _runs_table(records: Sequence[Mapping[str, Any]]) -> str:
         initial = "—" if r["initial_loss"] is None else f"{r['initial_loss']:.4f}"
         css = _VERDICT_CLASS.get(r["verdict"], "")
         cells = [
-            _escape(r["method"]), str(r["seed"]),
-            f'<span class="verdict {css}">{_escape(r["verdict"])}</span>',
-            _escape(r["verdict_reason"]), initial, final, f"{100 * r['train_accuracy']:.1f} %",
-            f"{100 * r['test_accuracy']:.1f} %", _escape(r["symmetric_layer_after"] or "—"),
+            escape(r["method"]), str(r["seed"]),
+            f'<span class="verdict {css}">{escape(r["verdict"])}</span>',
+            escape(r["verdict_reason"]), initial, final, f"{100 * r['train_accuracy']:.1f} %",
+            f"{100 * r['test_accuracy']:.1f} %", escape(r["symmetric_layer_after"] or "—"),
             f"{r['seconds']:.1f}",
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -247,12 +254,12 @@ def _names(names: Sequence[str]) -> str:
 
 
 def _method_section(detail: Mapping[str, Any]) -> str:
-    parts = [f'<div class="method"><h3>{_escape(detail["method"])}</h3>',
-             f"<p>{_escape(detail['summary'])}</p>",
-             _kv_table({"scheme": detail["scheme"], "options": detail["options"] or "defaults",
+    parts = [f'<div class="method"><h3>{escape(detail["method"])}</h3>',
+             f"<p>{escape(detail['summary'])}</p>",
+             kv_table({"scheme": detail["scheme"], "options": detail["options"] or "defaults",
                         "formula": detail["formula"], "paper": detail["paper"]})]
     for note in detail["notes"]:
-        parts.append(f"<p><em>Note:</em> {_escape(note)}</p>")
+        parts.append(f"<p><em>Note:</em> {escape(note)}</p>")
     used = "; ".join(f"{_names(s['parameters'])} {tuple(s['shape'])}: std {s['std']:.6g}"
                      + (f", fan_in {s['fan_in']:g}, fan_out {s['fan_out']:g}"
                         if s["fan_in"] is not None else "")
@@ -260,11 +267,11 @@ def _method_section(detail: Mapping[str, Any]) -> str:
     if not detail["specs"]:  # a model method (lsuv): its scale comes from data, not shapes
         parts.append("</div>")
         return "".join(parts)
-    parts.append(f"<p><b>Used here:</b> {_escape(used)}</p>")
+    parts.append(f"<p><b>Used here:</b> {escape(used)}</p>")
     parts.append("<details><summary>explain() for each weight shape</summary>")
     for spec in detail["specs"]:
-        parts.append(f"<p><b>{_escape(_names(spec['parameters']))}</b></p>"
-                     f"<pre>{_escape(spec['explain'])}</pre>")
+        parts.append(f"<p><b>{escape(_names(spec['parameters']))}</b></p>"
+                     f"<pre>{escape(spec['explain'])}</pre>")
     parts.append("</details></div>")
     return "".join(parts)
 
@@ -276,7 +283,7 @@ def render_html(document: Mapping[str, Any]) -> str:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         groups.setdefault(record["method"], []).append(record)
-    styles = _styles(list(groups))
+    styles = styles_for(list(groups))
     title = (f"{settings['arch'].upper()} depth {settings['depth']} × width {settings['width']}"
              f", {settings['activation']}, on {data['name']}")
     status = ("" if document["complete"] else
@@ -284,43 +291,43 @@ def render_html(document: Mapping[str, Any]) -> str:
               "runs finished.</p>")
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>paraminit compare — {_escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>paraminit compare</h1><p class=\"sub\">{_escape(title)}: "
+        f"<title>paraminit compare — {escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>paraminit compare</h1><p class=\"sub\">{escape(title)}: "
         f"{data['n_train']} training / {data['n_test']} test examples, {data['classes']} "
         f"classes; {settings['optimizer']} lr {settings['lr']:g}, {settings['steps']} steps, "
-        f"batch {settings['batch_size']}; seeds {_escape(_plain(settings['seeds']))}.</p>",
+        f"batch {settings['batch_size']}; seeds {escape(_plain(settings['seeds']))}.</p>",
         status,
         "<h2>Summary</h2>", _summary_table(summary),
-        f"<p>{_escape(COLUMN_NOTE)}. Chance (majority class): "
+        f"<p>{escape(COLUMN_NOTE)}. Chance (majority class): "
         f"{100 * data['chance_accuracy']:.1f} %. Init statistics are measured on the first "
         f"{settings['probe_size']} training examples; losses and accuracies on the whole "
         "train and test sets.</p>",
         "<p>Verdict: the first rule that holds (per run; a method's verdict is the majority "
         "over its seeds):</p><ul class=\"rules\">",
-        *(f"<li><b>{_escape(r['verdict'])}</b>: {_escape(r['rule'])}</li>"
+        *(f"<li><b>{escape(r['verdict'])}</b>: {escape(r['rule'])}</li>"
           for r in document["verdict_rules"]),
         "</ul>",
     ]
     if records:
         parts += [
             "<h2>Signal through depth, at init</h2>",
-            _img(_depth_plot(groups, styles, [("act_std", "activation std")],
-                             "Forward: activation std per layer"),
+            img(png_base64(depth_plot(groups, styles, [("act_std", "activation std")],
+                                 "Forward: activation std per layer")),
                  "activation std per layer at init, one line per method, log scale",
                  "Std of each layer's activation (after its nonlinearity; the output layer's "
                  "logits last) at init. Flat lines keep the signal; falling lines lose it "
                  "geometrically with depth."),
-            _img(_depth_plot(groups, styles, [("weight_grad_norm", "‖∂L/∂W‖"),
-                                              ("grad_norm", "‖∂L/∂(layer output)‖")],
-                             "Backward: gradient norms per layer"),
+            img(png_base64(depth_plot(groups, styles, [("weight_grad_norm", "‖∂L/∂W‖"),
+                                                  ("grad_norm", "‖∂L/∂(layer output)‖")],
+                                 "Backward: gradient norms per layer")),
                  "gradient norms per layer at init, log scale",
                  "Gradient norms at init (cross-entropy on the probe batch): of each weight "
                  "matrix, and of each layer's output."),
             "<h2>Training</h2>",
-            _img(_loss_plot(groups, styles, data["classes"]), "training loss curves",
+            img(png_base64(loss_plot(groups, styles, data["classes"])), "training loss curves",
                  "Mini-batch training loss, mean over seeds, 5-step moving average. A curve "
                  "stuck at ln K never left the uniform guess."),
-            _img(_accuracy_plot(summary, data["chance_accuracy"]), "final accuracies",
+            img(_accuracy_plot(summary, data["chance_accuracy"]), "final accuracies",
                  "Train and test accuracy after training."),
         ]
     parts += ["<h2>Methods</h2><p>Weights: <code>paraminit.torch.init_(w, method, seed=seed, "
@@ -328,9 +335,9 @@ def render_html(document: Mapping[str, Any]) -> str:
               "std each method used on this network:</p>"]
     parts += [_method_section(d) for d in document["methods"]]
     parts += ["<h2>Runs</h2>", _runs_table(records),
-              "<h2>Data</h2>", _kv_table(data),
-              "<h2>Settings</h2>", _kv_table(settings),
-              "<h2>Versions</h2>", _kv_table(document["versions"]),
-              f"<p class=\"sub\">paraminit {_escape(document['paraminit'])} — results in "
+              "<h2>Data</h2>", kv_table(data),
+              "<h2>Settings</h2>", kv_table(settings),
+              "<h2>Versions</h2>", kv_table(document["versions"]),
+              f"<p class=\"sub\">paraminit {escape(document['paraminit'])} — results in "
               "results.json next to this file.</p></body></html>"]
     return "\n".join(parts) + "\n"

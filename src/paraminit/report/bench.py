@@ -1,0 +1,313 @@
+"""Rendering of ``paraminit bench`` results: a figure per benchmark, the HTML report (the
+style of ``compare``'s), and the terminal tables. Nothing here computes results.
+
+Every figure is drawn from the benchmark's JSON record alone, so a saved ``results.json``
+can be re-rendered. ``figures(result)`` gives (file stem, caption, Figure) triples: the CLI
+writes them as PNG files next to the report and the docs pages show the same files.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+from .html import (
+    CSS,
+    depth_plot,
+    escape,
+    img,
+    kv_table,
+    loss_plot,
+    new_figure,
+    png_base64,
+    styles_for,
+)
+from .terminal import render_table
+
+__all__ = ["figures", "render_bench", "render_bench_html"]
+
+Figures = list[tuple[str, str, Any]]
+
+
+def _groups(records: Sequence[Mapping[str, Any]], key: str) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record[key], []).append(record)
+    return groups
+
+
+def _he2015(result: Mapping[str, Any]) -> Figures:
+    groups = _groups(result["records"], "method")
+    styles = styles_for(list(groups))
+    return [
+        ("loss", "Training loss (mean over seeds, 5-step average): Xavier and orthogonal sit "
+                 "at ln 10, He and LSUV leave it at once.",
+         loss_plot(groups, styles, 10)),
+        ("act_std", "Activation std per layer at init: Var(w) = 1/n halves the ReLU signal "
+                    "per layer; He and LSUV keep it.",
+         depth_plot(groups, styles, [("act_std", "activation std")],
+                    "Forward: activation std per layer at init")),
+    ]
+
+
+def _edge_of_chaos(result: Mapping[str, Any]) -> Figures:
+    records, extra = result["records"], result["extra"]
+    columns = sorted({r["sigma_w2"] for r in records})
+    depths = sorted({r["depth"] for r in records})
+    accuracy = np.full((len(depths), len(columns)), np.nan)
+    for r in records:
+        accuracy[depths.index(r["depth"]), columns.index(r["sigma_w2"])] = r["train_accuracy"]
+    figure, (axis,) = new_figure(8.5, 5.0)
+    x_edges = _edges(np.log(columns))
+    y_edges = _edges(np.array(depths, dtype=float))
+    mesh = axis.pcolormesh(np.exp(x_edges), y_edges, 100 * accuracy, cmap="viridis",
+                           vmin=0, vmax=100, shading="flat")
+    figure.colorbar(mesh, ax=axis, label="train accuracy %")
+    line = extra["six_xi_c_line"]
+    six_xi_c = [np.nan if p["six_xi_c"] is None else p["six_xi_c"] for p in line]
+    axis.plot([p["sigma_w2"] for p in line], six_xi_c, color="white",
+              linewidth=2, label="6 ξ_c (theory.depth_scales)")
+    axis.axvline(extra["critical_sigma_w2"], color="white", linestyle=":", linewidth=1,
+                 label=f"χ₁ = 1 (σ_w² = {extra['critical_sigma_w2']:.4f})")
+    axis.set_xscale("log")
+    axis.set_xticks(columns, [f"{c:.3g}" for c in columns])
+    axis.set_xlim(np.exp(x_edges[0]), np.exp(x_edges[-1]))
+    axis.set_ylim(y_edges[0], y_edges[-1])
+    axis.set_xlabel("σ_w² (weights N(0, σ_w²/fan_in)), σ_b² = 0.05")
+    axis.set_ylabel("depth (weight layers)")
+    axis.legend(loc="upper right", fontsize=8)
+    axis.set_title("Tanh MLP on the digits: train accuracy after 150 steps")
+    return [("map", "Trainability map: each cell one network; the white curve is 6 ξ_c. "
+                    "Cells above it fail, cells below it train.", figure)]
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges halfway between centres (one cell: ±1)."""
+    if len(centres) == 1:
+        return np.array([centres[0] - 1.0, centres[0] + 1.0])
+    middle = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - middle[0]], middle,
+                           [2 * centres[-1] - middle[-1]]])
+
+
+def _glorot2010(result: Mapping[str, Any]) -> Figures:
+    figure, axes = new_figure(11.5, 4.4, 2)
+    for axis, activation in zip(axes, ("linear", "tanh"), strict=True):
+        for method, colour in (("torch_default", "#d1495b"), ("xavier_uniform", "#00798c")):
+            rows = [r for r in result["records"]
+                    if r["activation"] == activation and r["method"] == method]
+            grads = np.mean([np.array(r["grad_norm"]) / r["grad_norm"][-1] for r in rows],
+                            axis=0)
+            layers = np.arange(1, len(grads) + 1)
+            axis.plot(layers, grads, marker="o", markersize=4, color=colour, label=method)
+        top = len(grads)
+        axis.plot(layers, (1 / 3) ** ((top - layers) / 2), color="grey", linestyle=":",
+                  label="√(1/3) per layer")
+        axis.set_yscale("log")
+        axis.set_xlabel("hidden layer")
+        axis.set_ylabel("‖∂L/∂(layer output)‖ / top hidden layer's")
+        axis.set_title(f"{activation} network, at init")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    return [("gradients", "Back-propagated gradient norm per layer, relative to the top "
+                          "hidden layer (mean over seeds). PyTorch's default falls as "
+                          "√(1/3) per layer going down; Xavier stays flat.", figure)]
+
+
+def _isometry(result: Mapping[str, Any]) -> Figures:
+    spectrum = [r for r in result["records"] if r["kind"] == "spectrum"]
+    training = [r for r in result["records"] if r["kind"] == "training"]
+    colours = styles_for([r["case"] for r in spectrum])
+    figure, (left, right) = new_figure(11.5, 4.4, 2)
+    for r in spectrum:
+        depths = np.array(r["depths"])
+        style = colours[r["case"]]
+        left.plot(depths, r["spread"], marker="o", linestyle="none", color=style["color"],
+                  label=f"{r['case']} (slope {r['slope']:.3f})")
+        left.plot(depths, depths * r["predicted"], color=style["color"], linewidth=0.9,
+                  linestyle="--")
+    left.set_xlabel("depth L")
+    left.set_ylabel("Var / mean² of the eigenvalues of J Jᵀ")
+    left.set_title("Jacobian spectrum (dashed: isometry_moments)")
+    left.set_xscale("log")
+    left.set_yscale("symlog", linthresh=0.05)
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=7)
+    for r in training:
+        curves = np.array([[np.nan if v is None else v for v in c] for c in r["loss_curves"]])
+        right.plot(np.arange(1, curves.shape[1] + 1), np.nanmean(curves, axis=0),
+                   color=colours[r["case"]]["color"], label=r["case"], linewidth=1.2)
+    right.set_xlabel("training step")
+    right.set_ylabel("mini-batch loss")
+    right.set_title(f"Training, depth {training[0]['depth']}, digits")
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=7)
+    return [("isometry", "Left: spread of the squared singular values of the input-output "
+                         "Jacobian vs depth, measured (dots) and predicted (dashed). Right: "
+                         "training loss (mean over seeds).", figure)]
+
+
+def _saxe2014(result: Mapping[str, Any]) -> Figures:
+    figure, (axis,) = new_figure(8.0, 4.4)
+    budget = result["settings"]["steps"]
+    for method, colour in (("orthogonal", "#d1495b"), ("scaled Gaussian", "#00798c")):
+        depths = sorted({r["depth"] for r in result["records"] if r["method"] == method})
+        times = [np.mean([budget if r["steps_to_criterion"] is None else r["steps_to_criterion"]
+                          for r in result["records"]
+                          if r["method"] == method and r["depth"] == d]) for d in depths]
+        axis.plot(depths, times, marker="o", color=colour, label=method)
+    axis.set_xscale("log")
+    axis.set_xlabel("depth (weight layers)")
+    axis.set_ylabel(f"steps to train loss < {result['settings']['criterion']}")
+    axis.set_title("Deep linear networks, lr = 0.2 / depth")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    return [("learning_time", "Learning time vs depth (mean over seeds): flat for orthogonal, "
+                              "growing for scaled Gaussian.", figure)]
+
+
+def _selu2017(result: Mapping[str, Any]) -> Figures:
+    groups = _groups(result["records"], "case")
+    colours = styles_for(list(groups))
+    figure, (left, right) = new_figure(11.5, 4.4, 2)
+    for case, rows in groups.items():
+        layers = np.arange(1, len(rows[0]["mean"]) + 1)
+        left.plot(layers, np.mean([r["mean"] for r in rows], axis=0), label=case,
+                  color=colours[case]["color"])
+        right.plot(layers, np.mean([r["variance"] for r in rows], axis=0), label=case,
+                   color=colours[case]["color"])
+    left.axhline(0.0, color="grey", linestyle=":")
+    right.axhline(1.0, color="grey", linestyle=":")
+    right.set_yscale("log")
+    for axis, label in ((left, "activation mean"), (right, "activation variance")):
+        axis.set_xlabel("hidden layer")
+        axis.set_ylabel(label)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    return [("moments", "Mean and variance of each hidden layer's activations at init "
+                        "(mean over seeds): SELU + LeCun sits at (0, 1).", figure)]
+
+
+def _hanin2018(result: Mapping[str, Any]) -> Figures:
+    records = result["records"]
+    figure, (left, right) = new_figure(11.5, 4.4, 2)
+    betas = [r["beta"] for r in records]
+    left.errorbar(betas, [r["variance"] for r in records],
+                  yerr=[2 * r["variance_se"] for r in records], fmt="o", color="#d1495b",
+                  label="measured (± 2 SE)", capsize=3)
+    left.plot(betas, [r["variance_exact"] for r in records], "x", color="black",
+              markersize=8, label="finite-width formula")
+    grid = np.linspace(0, max(betas) * 1.05, 50)
+    left.plot(grid, 5 * grid, color="grey", linestyle=":", label="5 β")
+    for r in records:
+        left.annotate(f"{r['width']}×{r['hidden_layers']}", (r["beta"], r["variance"]),
+                      fontsize=7, xytext=(4, -10), textcoords="offset points")
+    left.set_xlabel("β = Σ 1/n_l")
+    left.set_ylabel("Var[log M] over weight draws")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8)
+    for r in records:
+        if r["beta"] == betas[0]:
+            right.hist(r["log_ratio_input0"], bins=40, density=True, histtype="step",
+                       label=f"width {r['width']}, {r['hidden_layers']} layers")
+    right.set_xlabel("log M (one input)")
+    right.set_ylabel("density")
+    right.set_title(f"equal β = {betas[0]:.3g}: equal spread")
+    right.legend(fontsize=8)
+    return [("log_norm", "Left: variance of log M against β, with the exact finite-width "
+                         "value and its large-width limit 5β. Right: log M over weight "
+                         "draws for networks of equal β.", figure)]
+
+
+_FIGURES: dict[str, Callable[[Mapping[str, Any]], Figures]] = {
+    "he2015": _he2015, "edge_of_chaos": _edge_of_chaos, "glorot2010": _glorot2010,
+    "isometry": _isometry, "saxe2014": _saxe2014, "selu2017": _selu2017,
+    "hanin2018": _hanin2018,
+}
+
+
+def figures(result: Mapping[str, Any]) -> Figures:
+    """(file stem, caption, matplotlib Figure) for each plot of one benchmark result."""
+    return _FIGURES[result["name"]](result)
+
+
+def _status(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(c['claim'])}</td><td>{escape(c['measured'])}</td>"
+        f"<td>{escape(c['expected'])}</td><td><span class=\"verdict "
+        f"{'ok' if c['passed'] else 'bad'}\">{_status(c['passed'])}</span></td></tr>"
+        for c in checks)
+    return ("<table><thead><tr><th>check</th><th>measured</th><th>expected</th>"
+            f"<th>result</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _section(result: Mapping[str, Any]) -> str:
+    css = "ok" if result["passed"] else "bad"
+    parts = [f"<h2 id=\"{escape(result['name'])}\">{escape(result['title'])} "
+             f"<span class=\"verdict {css}\">{_status(result['passed'])}</span></h2>",
+             f"<p><b>Claim:</b> {escape(result['claim'])}</p>",
+             f"<p><b>Paper:</b> {escape(result['paper'])}</p>",
+             _checks_table(result["checks"])]
+    for stem, caption, figure in figures(result):
+        parts.append(img(png_base64(figure), f"{result['name']} {stem}", escape(caption)))
+    parts += ["<details><summary>settings</summary>", kv_table(result["settings"]),
+              "</details>",
+              f"<p class=\"sub\">{result['seconds']:.1f} s"
+              f"{' (quick)' if result['quick'] else ''}; records in results.json.</p>"]
+    return "\n".join(parts)
+
+
+def render_bench_html(document: Mapping[str, Any]) -> str:
+    """The report of a ``bench`` results document: a summary, then per benchmark its claim,
+    paper, checks and plots."""
+    results = document["results"]
+    passed = sum(r["passed"] for r in results)
+    rows = "".join(
+        f"<tr><td><a href=\"#{escape(r['name'])}\">{escape(r['name'])}</a></td>"
+        f"<td>{escape(r['title'])}</td><td><span class=\"verdict "
+        f"{'ok' if r['passed'] else 'bad'}\">{_status(r['passed'])}</span></td>"
+        f"<td class=\"num\">{r['seconds']:.1f}</td></tr>" for r in results)
+    status = ("" if document["complete"] else
+              f"<p><b>Incomplete:</b> {len(results)} of {document['benchmarks_expected']} "
+              "benchmarks finished.</p>")
+    parts = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>paraminit bench</title><style>{CSS}</style></head><body>",
+        "<h1>paraminit bench</h1>",
+        f"<p class=\"sub\">The papers' claims about initialization, reproduced: {passed} of "
+        f"{len(results)} hold{' (quick versions)' if document['quick'] else ''}.</p>",
+        status,
+        "<table><thead><tr><th>benchmark</th><th>what</th><th>result</th><th>seconds</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>",
+        *(_section(r) for r in results),
+        "<h2>Versions</h2>", kv_table(document["versions"]),
+        f"<p class=\"sub\">paraminit {escape(document['paraminit'])} — results in "
+        "results.json next to this file.</p></body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def render_bench(document: Mapping[str, Any], *, stream: TextIO | None = None) -> None:
+    """A summary table (one row per benchmark), then each benchmark's checks."""
+    stream = stream or sys.stdout
+    results = document["results"]
+    render_table("paraminit bench" + (" (quick)" if document["quick"] else ""),
+                 ("benchmark", "paper", "result", "checks", "seconds"),
+                 [(r["name"], r["paper"].split(",")[0], _status(r["passed"]),
+                   f"{sum(c['passed'] for c in r['checks'])}/{len(r['checks'])}",
+                   f"{r['seconds']:.1f}") for r in results],
+                 stream=stream,
+                 styles=["bold green" if r["passed"] else "bold red" for r in results])
+    for r in results:
+        print(file=stream)
+        render_table(f"{r['name']}: {r['claim']}", ("check", "measured", "expected", "result"),
+                     [(c["claim"], c["measured"], c["expected"], _status(c["passed"]))
+                      for c in r["checks"]], stream=stream,
+                     styles=["green" if c["passed"] else "red" for c in r["checks"]])

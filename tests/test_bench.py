@@ -1,0 +1,158 @@
+"""``paraminit bench``: the quick benchmarks pass with fixed seeds, and the frame around
+them (selection, results file, report, exit codes) behaves."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+from paraminit import InitError
+from paraminit.cli import main
+from paraminit.experiments.papers import BENCHMARKS, Benchmark, Outcome, select
+from paraminit.experiments.papers._base import leaves, steps_to
+from paraminit.experiments.papers._hanin import log_ratio_moments
+
+NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
+         "hanin2018"]
+
+
+def _run_main(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """``paraminit bench --quick``: every benchmark, small, in one run of the CLI."""
+    out = tmp_path_factory.mktemp("bench")
+    code, stdout, stderr = _run_main(["bench", "--quick", "--out", str(out)])
+    return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
+
+
+def test_suite_holds_the_seven_papers():
+    assert list(BENCHMARKS) == NAMES
+    for benchmark in BENCHMARKS.values():
+        assert benchmark.paper and benchmark.claim and benchmark.title
+
+
+def test_every_quick_benchmark_passes(quick):
+    code, stdout, stderr, _, doc = quick
+    failed = [(r["name"], c) for r in doc["results"] for c in r["checks"] if not c["passed"]]
+    assert failed == [], failed
+    assert code == 0 and doc["complete"] and doc["passed"] and doc["quick"]
+    assert [r["name"] for r in doc["results"]] == NAMES
+    assert all(len(r["checks"]) >= 2 for r in doc["results"])
+    assert "paraminit bench (quick)" in stdout and "PASS" in stdout
+    assert "[7/7] hanin2018: PASS" in stderr
+
+
+def test_quick_results_carry_the_measurements(quick):
+    results = {r["name"]: r for r in quick[4]["results"]}
+    he = results["he2015"]["records"]
+    assert {r["method"] for r in he} == {"xavier_normal", "orthogonal", "he_normal", "lsuv"}
+    assert all(len(r["loss_curve"]) == 300 for r in he)  # compare records, whole curves
+    chaos = results["edge_of_chaos"]
+    assert chaos["extra"]["critical_sigma_w2"] == pytest.approx(1.7609546, abs=1e-6)
+    line = chaos["extra"]["six_xi_c_line"]
+    assert all(p["six_xi_c"] is None or math.isfinite(p["six_xi_c"]) for p in line)
+    critical = [r for r in chaos["records"] if r["sigma_w2"] == pytest.approx(1.7609546)]
+    assert critical and all(r["six_xi_c"] is None or r["six_xi_c"] > 1e3 for r in critical)
+    spectrum = [r for r in results["isometry"]["records"] if r["kind"] == "spectrum"]
+    assert [r["predicted"] for r in spectrum][2:] == pytest.approx([1.0, 2.0])  # ReLU
+    hanin = results["hanin2018"]["records"]
+    assert [r["beta"] for r in hanin] == [0.625, 0.625]
+
+
+def test_report_and_plots_are_written(quick):
+    _, _, _, out, doc = quick
+    html = (out / "report.html").read_text()
+    for name in NAMES:
+        assert f'id="{name}"' in html
+    assert html.count("data:image/png;base64,") == 8  # he2015 draws two figures
+    assert "http://" not in html and "https://" not in html  # opens offline
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 8 and "edge_of_chaos_map.png" in pngs
+    assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert doc["versions"]["torch"]
+
+
+def test_select_and_bad_names(tmp_path):
+    assert [b.name for b in select(["saxe2014", "he2015"])] == ["saxe2014", "he2015"]
+    assert [b.name for b in select()] == NAMES
+    with pytest.raises(InitError, match="unknown benchmark 'he2016'; choose from he2015"):
+        select(["he2016"])
+    with pytest.raises(InitError, match="named twice"):
+        select(["he2015", "he2015"])
+    out = tmp_path / "o"
+    code, _, stderr = _run_main(["bench", "nope", "--out", str(out)])
+    assert code == 2 and "unknown benchmark 'nope'" in stderr and not out.exists()
+
+
+def test_list_json_and_one_benchmark(tmp_path):
+    code, stdout, _ = _run_main(["bench", "--list", "--json"])
+    assert code == 0 and [d["name"] for d in json.loads(stdout)] == NAMES
+    code, stdout, _ = _run_main(["bench", "glorot2010", "--quick", "--json",
+                                 "--out", str(tmp_path)])
+    doc = json.loads(stdout)
+    assert code == 0 and [r["name"] for r in doc["results"]] == ["glorot2010"]
+
+
+def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
+    from paraminit.experiments.papers import _base
+
+    failing = Benchmark("glorot2010", "t", "p", "c", lambda quick, progress: Outcome(
+        settings={}, records=[], checks=[_base.check("x", "1", "2", False)]))
+    monkeypatch.setitem(BENCHMARKS, "glorot2010", failing)
+    monkeypatch.setitem(__import__("paraminit.report.bench", fromlist=["_FIGURES"])._FIGURES,
+                        "glorot2010", lambda result: [])
+    code, stdout, _ = _run_main(["bench", "glorot2010", "--out", str(tmp_path)])
+    assert code == 1 and "FAIL" in stdout
+    assert json.loads((tmp_path / "results.json").read_text())["passed"] is False
+
+
+def test_a_benchmark_without_checks_is_an_error():
+    empty = Benchmark("x", "t", "p", "c", lambda quick, progress: Outcome({}, [], []))
+    with pytest.raises(InitError, match="made no check"):
+        empty.execute()
+
+
+def test_steps_to_and_leaves():
+    curve = [2.3] * 10 + [1.0] * 10
+    assert steps_to(curve, 1.5) == 14  # 5-step means: 1.52 at step 13, 1.26 at step 14
+    assert steps_to(curve, 0.5) is None
+    assert leaves(curve, 2.3, 0.01) == 11
+    assert leaves([2.3] * 20, 2.3, 0.01) is None
+    assert leaves([2.3, None, 2.3, 2.3, 2.3, 2.3], 2.3, 0.01) == 5  # NaN: left the plateau
+
+
+def test_log_ratio_moments_exact_and_asymptotic():
+    # large width: 5/n per layer (Hanin & Rolnick 2018's 5β), and a mean of O(1/n)
+    mean, variance = log_ratio_moments(2000, 1)
+    assert variance * 2000 == pytest.approx(5.0, rel=2e-3)
+    assert abs(mean) < 5e-3
+    # exact at small width against a direct simulation of the chi-square/binomial model
+    rng = np.random.default_rng(0)
+    width, draws = 8, 400_000
+    k = rng.binomial(width, 0.5, size=draws)
+    k = k[k > 0]
+    samples = np.log(rng.chisquare(k) * 2.0 / width)
+    mean, variance = log_ratio_moments(width, 1)
+    centred = samples - samples.mean()
+    # standard errors of the sample mean and variance, from the sample's own moments
+    mean_se = samples.std() / math.sqrt(len(samples))
+    variance_se = math.sqrt((np.mean(centred**4) - samples.var() ** 2) / len(samples))
+    assert abs(samples.mean() - mean) < 4 * mean_se
+    assert abs(samples.var() - variance) < 4 * variance_se
+    # layers add
+    assert log_ratio_moments(8, 3) == pytest.approx((3 * mean, 3 * variance))
