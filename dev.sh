@@ -3,7 +3,7 @@
 #   bash dev.sh compare [ARGS...]   the main job: paraminit compare on the bundled data
 #   bash dev.sh test [PYTEST ARGS]  the test suite
 #   bash dev.sh paraminit ARGS...   any paraminit command
-#   bash dev.sh bench               the benchmarks
+#   bash dev.sh speed               the speed/memory benchmarks (benchmarks/bench_*.py)
 # Needs only python3 (3.10+) and pip. The venv lives in .venv (override: PARAMINIT_VENV).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,7 +34,7 @@ case "$job" in
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     fi
     exec "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@" ;;
-  bench) for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script"; done ;;
+  speed) for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script"; done ;;
   paraminit) exec "$venv/bin/paraminit" "$@" ;;
-  *) echo "dev.sh: unknown job '$job' (compare, test, bench, paraminit)" >&2; exit 2 ;;
+  *) echo "dev.sh: unknown job '$job' (compare, test, speed, paraminit)" >&2; exit 2 ;;
 esac

@@ -44,6 +44,8 @@ def test_suite_holds_the_seven_papers():
     assert list(BENCHMARKS) == NAMES
     for benchmark in BENCHMARKS.values():
         assert benchmark.paper and benchmark.claim and benchmark.title
+        author, year = benchmark.cite.split()[0], benchmark.cite[-4:]
+        assert f"{author}" in benchmark.paper and year in benchmark.paper
 
 
 def test_every_quick_benchmark_passes(quick):
@@ -111,7 +113,7 @@ def test_list_json_and_one_benchmark(tmp_path):
 def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
     from paraminit.experiments.papers import _base
 
-    failing = Benchmark("glorot2010", "t", "p", "c", lambda quick, progress: Outcome(
+    failing = Benchmark("glorot2010", "t", "x 2000", "p", "c", lambda quick, progress: Outcome(
         settings={}, records=[], checks=[_base.check("x", "1", "2", False)]))
     monkeypatch.setitem(BENCHMARKS, "glorot2010", failing)
     monkeypatch.setitem(__import__("paraminit.report.bench", fromlist=["_FIGURES"])._FIGURES,
@@ -122,7 +124,7 @@ def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
 
 
 def test_a_benchmark_without_checks_is_an_error():
-    empty = Benchmark("x", "t", "p", "c", lambda quick, progress: Outcome({}, [], []))
+    empty = Benchmark("x", "t", "x 2000", "p", "c", lambda quick, progress: Outcome({}, [], []))
     with pytest.raises(InitError, match="made no check"):
         empty.execute()
 

@@ -223,7 +223,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print(json.dumps(describe(), indent=1))
         else:
             render_table("paraminit bench: the benchmarks", ("name", "paper", "claim"),
-                         [(d["name"], d["paper"], d["claim"]) for d in describe()])
+                         [(d["name"], d["cite"], d["claim"]) for d in describe()])
         return 0
     chosen = select(args.names)
     out = _writable_dir(args.out)  # after every check of the input: nothing half-written

@@ -118,6 +118,8 @@ def _glorot2010(result: Mapping[str, Any]) -> Figures:
 
 
 def _isometry(result: Mapping[str, Any]) -> Figures:
+    from matplotlib.ticker import NullLocator
+
     spectrum = [r for r in result["records"] if r["kind"] == "spectrum"]
     training = [r for r in result["records"] if r["kind"] == "training"]
     colours = styles_for([r["case"] for r in spectrum])
@@ -133,7 +135,9 @@ def _isometry(result: Mapping[str, Any]) -> Figures:
     left.set_ylabel("Var / mean² of the eigenvalues of J Jᵀ")
     left.set_title("Jacobian spectrum (dashed: isometry_moments)")
     left.set_xscale("log")
-    left.set_yscale("symlog", linthresh=0.05)
+    left.set_yscale("log")
+    left.set_xticks(spectrum[0]["depths"], [str(d) for d in spectrum[0]["depths"]])
+    left.xaxis.set_minor_locator(NullLocator())
     left.grid(True, alpha=0.3)
     left.legend(fontsize=7)
     for r in training:
@@ -160,6 +164,8 @@ def _saxe2014(result: Mapping[str, Any]) -> Figures:
                           if r["method"] == method and r["depth"] == d]) for d in depths]
         axis.plot(depths, times, marker="o", color=colour, label=method)
     axis.set_xscale("log")
+    axis.set_xticks(depths, [str(d) for d in depths])
+    axis.minorticks_off()
     axis.set_xlabel("depth (weight layers)")
     axis.set_ylabel(f"steps to train loss < {result['settings']['criterion']}")
     axis.set_title("Deep linear networks, lr = 0.2 / depth")
@@ -300,7 +306,7 @@ def render_bench(document: Mapping[str, Any], *, stream: TextIO | None = None) -
     results = document["results"]
     render_table("paraminit bench" + (" (quick)" if document["quick"] else ""),
                  ("benchmark", "paper", "result", "checks", "seconds"),
-                 [(r["name"], r["paper"].split(",")[0], _status(r["passed"]),
+                 [(r["name"], r["cite"], _status(r["passed"]),
                    f"{sum(c['passed'] for c in r['checks'])}/{len(r['checks'])}",
                    f"{r['seconds']:.1f}") for r in results],
                  stream=stream,

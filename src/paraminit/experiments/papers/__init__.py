@@ -41,8 +41,8 @@ def select(names: Sequence[str] = ()) -> list[Benchmark]:
 
 def describe() -> list[dict[str, Any]]:
     """Name, title, paper and claim of every benchmark."""
-    return [{"name": b.name, "title": b.title, "paper": b.paper, "claim": b.claim}
-            for b in BENCHMARKS.values()]
+    return [{"name": b.name, "title": b.title, "cite": b.cite, "paper": b.paper,
+             "claim": b.claim} for b in BENCHMARKS.values()]
 
 
 def document(results: Sequence[dict[str, Any]], *, quick: bool, expected: int) -> dict[str, Any]:

@@ -61,7 +61,8 @@ class Benchmark:
 
     name: str
     title: str
-    paper: str
+    cite: str  # short: "He et al. 2015"
+    paper: str  # full: title, venue, section, equation
     claim: str
     run: Callable[[bool, Progress], Outcome]
 
@@ -72,7 +73,8 @@ class Benchmark:
         if not outcome.checks:
             raise InitError(f"benchmark {self.name!r} made no check")  # a bug, never silent
         return {
-            "name": self.name, "title": self.title, "paper": self.paper, "claim": self.claim,
+            "name": self.name, "title": self.title, "cite": self.cite, "paper": self.paper,
+            "claim": self.claim,
             "quick": quick, "passed": all(c.passed for c in outcome.checks),
             "checks": [c.to_dict() for c in outcome.checks],
             "settings": dict(outcome.settings), "records": list(outcome.records),

@@ -81,6 +81,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="edge_of_chaos",
     title="Edge of chaos: trainability vs sigma_w2 and depth",
+    cite="Schoenholz et al. 2017",
     paper="Schoenholz et al. 2017, 'Deep Information Propagation', ICLR, §3-5 (Eq. 9 for "
           "xi_c; trainable while depth <~ 6 xi_c); Poole et al. 2016 for chi1 = 1",
     claim="Tanh MLPs (sigma_b2 = 0.05) on the digits: the critical column "

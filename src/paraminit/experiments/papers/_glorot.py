@@ -83,6 +83,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="glorot2010",
     title="Glorot 2010: gradient std through depth at init",
+    cite="Glorot & Bengio 2010",
     paper="Glorot & Bengio 2010, AISTATS, §4.2 (Eq. 1 'standard' init, Eq. 6-7, Eq. 16 "
           "normalized init)",
     claim="In the linear regime, PyTorch's default Linear init (U[-1/√n, 1/√n], n Var W = "

@@ -5,7 +5,7 @@ Hanin & Rolnick 2018, "How to Start Training: The Effect of Initialization and
 Architecture", NeurIPS: with Var(W) = 2/fan_in the mean of the normalized squared
 activation norm M = (|a^L|²/n_L) / (|x|²/n_0) is 1 at any depth, but log M fluctuates with
 variance ≈ 5 β, β = Σ_l 1/n_l: a deep narrow network can start far from 1 (their
-"failure mode 2"); equal β, equal spread.
+"failure mode 2"); to first order, equal β means equal spread.
 
 The finite-width formula used here is derived exactly (our derivation, for Gaussian
 weights and zero biases): given the layer below, the n_l pre-activations are i.i.d.
@@ -103,10 +103,11 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="hanin2018",
     title="Hanin & Rolnick 2018: spread of the log norm ratio",
+    cite="Hanin & Rolnick 2018",
     paper="Hanin & Rolnick 2018, 'How to Start Training', NeurIPS (failure mode 2: "
           "Var[log M] ≈ 5 Σ 1/n_l)",
     claim="For He-initialised ReLU MLPs, the variance over weight draws of log(|a^L|²/n_L "
-          "/ |x|²/n_0) equals its finite-width formula (≈ 5 β, β = Σ 1/n_l): equal β, "
-          "equal spread.",
+          "/ |x|²/n_0) equals its finite-width formula, which tends to 5 β (β = Σ 1/n_l) as "
+          "the widths grow: the spread is set by β, not by depth alone.",
     run=run,
 )

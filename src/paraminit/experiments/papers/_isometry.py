@@ -117,6 +117,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="isometry",
     title="Dynamical isometry: Jacobian spectrum and training speed",
+    cite="Pennington et al. 2017",
     paper="Pennington, Schoenholz & Ganguli 2017, NeurIPS, §2-3 (spectrum of J J^T via free "
           "probability) and §4 (learning speed)",
     claim="At criticality, Var/mean² of J J^T's spectrum grows with depth at the slope "

@@ -61,6 +61,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="saxe2014",
     title="Deep linear networks: learning time vs depth",
+    cite="Saxe et al. 2014",
     paper="Saxe, McClelland & Ganguli 2014, ICLR, §3, Fig. 6A (and Fig. 4: optimal lr ~ 1/N_l)",
     claim="Deep linear MLPs on the digits, lr ∝ 1/depth: orthogonal init reaches the loss "
           "criterion in depth-independent time; scaled Gaussian N(0, 1/N) slows with depth.",

@@ -74,6 +74,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="selu2017",
     title="Self-normalization: SELU + LeCun normal",
+    cite="Klambauer et al. 2017",
     paper="Klambauer et al. 2017, 'Self-Normalizing Neural Networks', NeurIPS, §3 (fixed "
           "point (0, 1) of the mean/variance map; lambda_01, alpha_01)",
     claim="SELU with LeCun-normal weights keeps the activations' mean ≈ 0 and variance ≈ 1 "

@@ -58,6 +58,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
 BENCHMARK = Benchmark(
     name="he2015",
     title="Deep ReLU start-up",
+    cite="He et al. 2015",
     paper="He et al. 2015, 'Delving Deep into Rectifiers', ICCV, §2.2 (Eq. 10) and the "
           "30-layer experiment; LSUV: Mishkin & Matas 2016, ICLR, Algorithm 1",
     claim="A 30-layer, 128-wide ReLU MLP on the digits: Xavier and plain orthogonal init "
