@@ -221,7 +221,7 @@ def _hanin2018(result: Mapping[str, Any]) -> Figures:
                        label=f"width {r['width']}, {r['hidden_layers']} layers")
     right.set_xlabel("log M (one input)")
     right.set_ylabel("density")
-    right.set_title(f"equal β = {betas[0]:.3g}: equal spread")
+    right.set_title(f"equal β = {betas[0]:.3g}: nearly equal spread")
     right.legend(fontsize=8)
     return [("log_norm", "Left: variance of log M against β, with the exact finite-width "
                          "value and its large-width limit 5β. Right: log M over weight "
