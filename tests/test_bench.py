@@ -3,8 +3,6 @@ them (selection, results file, report, exit codes) behaves."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 
@@ -15,8 +13,8 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
+from cli_run import run_main
 from paraminit import InitError
-from paraminit.cli import main
 from paraminit.experiments.papers import BENCHMARKS, Benchmark, Outcome, select
 from paraminit.experiments.papers._base import leaves, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
@@ -25,18 +23,11 @@ NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2
          "hanin2018"]
 
 
-def _run_main(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """``paraminit bench --quick``: every benchmark, small, in one run of the CLI."""
     out = tmp_path_factory.mktemp("bench")
-    code, stdout, stderr = _run_main(["bench", "--quick", "--out", str(out)])
+    code, stdout, stderr = run_main(["bench", "--quick", "--out", str(out)])
     return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
 
 
@@ -97,14 +88,14 @@ def test_select_and_bad_names(tmp_path):
     with pytest.raises(InitError, match="named twice"):
         select(["he2015", "he2015"])
     out = tmp_path / "o"
-    code, _, stderr = _run_main(["bench", "nope", "--out", str(out)])
+    code, _, stderr = run_main(["bench", "nope", "--out", str(out)])
     assert code == 2 and "unknown benchmark 'nope'" in stderr and not out.exists()
 
 
 def test_list_json_and_one_benchmark(tmp_path):
-    code, stdout, _ = _run_main(["bench", "--list", "--json"])
+    code, stdout, _ = run_main(["bench", "--list", "--json"])
     assert code == 0 and [d["name"] for d in json.loads(stdout)] == NAMES
-    code, stdout, _ = _run_main(["bench", "glorot2010", "--quick", "--json",
+    code, stdout, _ = run_main(["bench", "glorot2010", "--quick", "--json",
                                  "--out", str(tmp_path)])
     doc = json.loads(stdout)
     assert code == 0 and [r["name"] for r in doc["results"]] == ["glorot2010"]
@@ -118,7 +109,7 @@ def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
     monkeypatch.setitem(BENCHMARKS, "glorot2010", failing)
     monkeypatch.setitem(__import__("paraminit.report.bench", fromlist=["_FIGURES"])._FIGURES,
                         "glorot2010", lambda result: [])
-    code, stdout, _ = _run_main(["bench", "glorot2010", "--out", str(tmp_path)])
+    code, stdout, _ = run_main(["bench", "glorot2010", "--out", str(tmp_path)])
     assert code == 1 and "FAIL" in stdout
     assert json.loads((tmp_path / "results.json").read_text())["passed"] is False
 

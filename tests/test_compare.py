@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_run import run_main
 from paraminit import InitError
 
 pytest.importorskip("torch")
@@ -24,7 +23,7 @@ pytest.importorskip("matplotlib")
 
 import torch
 
-from paraminit.cli import main, parse_methods, parse_seeds
+from paraminit.cli import parse_methods, parse_seeds
 from paraminit.experiments import (
     CompareConfig,
     Method,
@@ -42,19 +41,12 @@ RECORD_KEYS = {"method", "seed", "final_loss", "train_accuracy", "test_accuracy"
                "layers", "settings", "loss_curve", "verdict_reason", "initial_loss"}
 
 
-def _run_main(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``paraminit compare --quick`` run (seed 0; zeros, normal, xavier_normal,
     he_normal on the default 30-layer, 128-wide ReLU MLP on the digits)."""
     out = tmp_path_factory.mktemp("quick")
-    code, stdout, stderr = _run_main(["compare", "--quick", "--out", str(out)])
+    code, stdout, stderr = run_main(["compare", "--quick", "--out", str(out)])
     return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
 
 
@@ -102,7 +94,7 @@ def test_quick_records_table_and_report(quick):
 
 
 def test_json_goes_to_stdout_only(tmp_path):
-    code, stdout, stderr = _run_main(
+    code, stdout, stderr = run_main(
         ["compare", *TINY, "--methods", "zeros,he_normal", "--json", "--out", str(tmp_path)])
     assert code == 0 and stderr == ""
     doc = json.loads(stdout)
@@ -129,7 +121,7 @@ def test_method_options_seeds_and_other_datasets(tmp_path):
     x = rng.normal(size=(80, 6)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0)
     np.savez(tmp_path / "toy.npz", x_train=x, y_train=y)
-    code, stdout, _ = _run_main(
+    code, stdout, _ = run_main(
         ["compare", *TINY, "--dataset", str(tmp_path / "toy.npz"), "--seeds", "3-4",
          "--methods", "he_normal:mode=fan_out,slope=0.0", "--methods", "orthogonal:gain=2",
          "--activation", "tanh", "--optimizer", "adam", "--json", "--out", str(tmp_path / "o")])
@@ -142,7 +134,7 @@ def test_method_options_seeds_and_other_datasets(tmp_path):
     assert doc["methods"][0]["specs"][0]["fan_in"] == 6  # first layer: (8, 6), fan_out mode
     assert doc["methods"][0]["specs"][0]["std"] == pytest.approx(math.sqrt(2 / 8))
     assert doc["settings"]["lr"] == 1e-3
-    code, stdout, _ = _run_main(["compare", *TINY, "--arch", "cnn", "--methods", "he_normal",
+    code, stdout, _ = run_main(["compare", *TINY, "--arch", "cnn", "--methods", "he_normal",
                                  "--json", "--out", str(tmp_path / "c")])
     assert code == 0 and json.loads(stdout)["records"][0]["layers"][0]["kind"] == "Conv2d"
 
@@ -150,7 +142,7 @@ def test_method_options_seeds_and_other_datasets(tmp_path):
 def test_lsuv_linear_activation_and_random_biases(tmp_path):
     """The model method lsuv scales every layer's output to std 1 on the probe batch; a
     linear network has Identity activations; bias_std draws biases on their own streams."""
-    code, stdout, _ = _run_main(["compare", *TINY, "--methods", "lsuv,he_normal",
+    code, stdout, _ = run_main(["compare", *TINY, "--methods", "lsuv,he_normal",
                                  "--activation", "linear", "--bias-std", "0.3", "--json",
                                  "--out", str(tmp_path / "o")])
     assert code == 0
@@ -265,14 +257,14 @@ def test_parsers():
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, argv, message):
     out = tmp_path / "out"
-    code, stdout, stderr = _run_main(["compare", *TINY, *argv, "--out", str(out)])
+    code, stdout, stderr = run_main(["compare", *TINY, *argv, "--out", str(out)])
     assert code == 2, stderr
     assert message in stderr and stderr.startswith("paraminit: error: ")
     assert stdout == "" and not out.exists()
 
 
 def test_unknown_method_lists_the_choices(tmp_path):
-    _, _, stderr = _run_main(["compare", "--methods", "he_nomal", "--out", str(tmp_path / "o")])
+    _, _, stderr = run_main(["compare", "--methods", "he_nomal", "--out", str(tmp_path / "o")])
     assert "he_normal" in stderr and "xavier_uniform" in stderr and "kaiming_normal" in stderr
 
 
@@ -292,16 +284,16 @@ def test_malformed_data_file(tmp_path, content):
     else:
         np.savez(path, **arrays[content])
     out = tmp_path / "out"
-    code, _, stderr = _run_main(["compare", *TINY, "--dataset", str(path), "--out", str(out)])
+    code, _, stderr = run_main(["compare", *TINY, "--dataset", str(path), "--out", str(out)])
     assert code == 2 and str(path) in stderr and not out.exists()
 
 
 def test_out_folder_not_writable(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code, _, stderr = _run_main(["compare", *TINY, "--out", str(blocker / "sub")])
+    code, _, stderr = run_main(["compare", *TINY, "--out", str(blocker / "sub")])
     assert code == 2 and "not a writable folder" in stderr
-    code, _, stderr = _run_main(["compare", *TINY, "--out", str(blocker)])
+    code, _, stderr = run_main(["compare", *TINY, "--out", str(blocker)])
     assert code == 2 and "not a writable folder" in stderr
 
 

@@ -157,7 +157,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         method_details,
     )
     from .experiments._data import load_dataset
-    from .experiments._io import write_atomic, write_json_atomic
+    from .experiments._io import write_json_atomic
     from .report.terminal import CompareProgress, render_compare
 
     if args.methods:
@@ -200,19 +200,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     from .report.html import render_html
 
-    doc = save(complete=True)
-    report = out / "report.html"
-    write_atomic(report, render_html(doc))
-    if args.json:
-        print(json.dumps(doc, indent=1))
-    else:
-        render_compare(doc)
-        print(f"report: {report}\nresults: {results}")
+    _finish(save(complete=True), out, results, render_html, render_compare, as_json=args.json)
     return 0
 
 
+def _finish(doc: dict[str, Any], out: Path, results: Path, html: Any, terminal: Any, *,
+            as_json: bool) -> None:
+    """Write OUT/report.html from the results document, then print the document as JSON
+    or render it for people, with where the files are."""
+    from .experiments._io import write_atomic
+
+    report = out / "report.html"
+    write_atomic(report, html(doc))
+    if as_json:
+        print(json.dumps(doc, indent=1))
+    else:
+        terminal(doc)
+        print(f"report: {report}\nresults: {results}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .experiments._io import write_atomic, write_json_atomic
+    from .experiments._io import write_json_atomic
     from .experiments.papers import describe, document, select
     from .report.bench import figures, render_bench, render_bench_html
     from .report.html import png_bytes
@@ -254,13 +262,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"that finished in {results_path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     doc = save()
-    report = out / "report.html"
-    write_atomic(report, render_bench_html(doc))
-    if args.json:
-        print(json.dumps(doc, indent=1))
-    else:
-        render_bench(doc)
-        print(f"report: {report}\nresults: {results_path}")
+    _finish(doc, out, results_path, render_bench_html, render_bench, as_json=args.json)
     return 0 if doc["passed"] else EXIT_CLAIM_FAILED
 
 

@@ -39,6 +39,18 @@ def _groups(records: Sequence[Mapping[str, Any]], key: str) -> dict[str, list[Ma
     return groups
 
 
+def _label(axis: Any, xlabel: str, ylabel: str, title: str | None = None, *,
+           legend: float | None = 8) -> None:
+    """Axis labels, an optional title, a light grid and (unless None) a legend."""
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    if title is not None:
+        axis.set_title(title)
+    axis.grid(True, alpha=0.3)
+    if legend is not None:
+        axis.legend(fontsize=legend)
+
+
 def _he2015(result: Mapping[str, Any]) -> Figures:
     groups = _groups(result["records"], "method")
     styles = styles_for(list(groups))
@@ -107,11 +119,8 @@ def _glorot2010(result: Mapping[str, Any]) -> Figures:
         axis.plot(layers, (1 / 3) ** ((top - layers) / 2), color="grey", linestyle=":",
                   label="√(1/3) per layer")
         axis.set_yscale("log")
-        axis.set_xlabel("hidden layer")
-        axis.set_ylabel("‖∂L/∂(layer output)‖ / top hidden layer's")
-        axis.set_title(f"{activation} network, at init")
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
+        _label(axis, "hidden layer", "‖∂L/∂(layer output)‖ / top hidden layer's",
+               f"{activation} network, at init")
     return [("gradients", "Back-propagated gradient norm per layer, relative to the top "
                           "hidden layer (mean over seeds). PyTorch's default falls as "
                           "√(1/3) per layer going down; Xavier stays flat.", figure)]
@@ -131,24 +140,18 @@ def _isometry(result: Mapping[str, Any]) -> Figures:
                   label=f"{r['case']} (slope {r['slope']:.3f})")
         left.plot(depths, depths * r["predicted"], color=style["color"], linewidth=0.9,
                   linestyle="--")
-    left.set_xlabel("depth L")
-    left.set_ylabel("Var / mean² of the eigenvalues of J Jᵀ")
-    left.set_title("Jacobian spectrum (dashed: isometry_moments)")
     left.set_xscale("log")
     left.set_yscale("log")
     left.set_xticks(spectrum[0]["depths"], [str(d) for d in spectrum[0]["depths"]])
     left.xaxis.set_minor_locator(NullLocator())
-    left.grid(True, alpha=0.3)
-    left.legend(fontsize=7)
+    _label(left, "depth L", "Var / mean² of the eigenvalues of J Jᵀ",
+           "Jacobian spectrum (dashed: isometry_moments)", legend=7)
     for r in training:
         curves = np.array([[np.nan if v is None else v for v in c] for c in r["loss_curves"]])
         right.plot(np.arange(1, curves.shape[1] + 1), np.nanmean(curves, axis=0),
                    color=colours[r["case"]]["color"], label=r["case"], linewidth=1.2)
-    right.set_xlabel("training step")
-    right.set_ylabel("mini-batch loss")
-    right.set_title(f"Training, depth {training[0]['depth']}, digits")
-    right.grid(True, alpha=0.3)
-    right.legend(fontsize=7)
+    _label(right, "training step", "mini-batch loss",
+           f"Training, depth {training[0]['depth']}, digits", legend=7)
     return [("isometry", "Left: spread of the squared singular values of the input-output "
                          "Jacobian vs depth, measured (dots) and predicted (dashed). Right: "
                          "training loss (mean over seeds).", figure)]
@@ -166,11 +169,9 @@ def _saxe2014(result: Mapping[str, Any]) -> Figures:
     axis.set_xscale("log")
     axis.set_xticks(depths, [str(d) for d in depths])
     axis.minorticks_off()
-    axis.set_xlabel("depth (weight layers)")
-    axis.set_ylabel(f"steps to train loss < {result['settings']['criterion']}")
-    axis.set_title("Deep linear networks, lr = 0.2 / depth")
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=8)
+    _label(axis, "depth (weight layers)",
+           f"steps to train loss < {result['settings']['criterion']}",
+           "Deep linear networks, lr = 0.2 / depth")
     return [("learning_time", "Learning time vs depth (mean over seeds): flat for orthogonal, "
                               "growing for scaled Gaussian.", figure)]
 
@@ -189,10 +190,7 @@ def _selu2017(result: Mapping[str, Any]) -> Figures:
     right.axhline(1.0, color="grey", linestyle=":")
     right.set_yscale("log")
     for axis, label in ((left, "activation mean"), (right, "activation variance")):
-        axis.set_xlabel("hidden layer")
-        axis.set_ylabel(label)
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
+        _label(axis, "hidden layer", label)
     return [("moments", "Mean and variance of each hidden layer's activations at init "
                         "(mean over seeds): SELU + LeCun sits at (0, 1).", figure)]
 
@@ -211,10 +209,7 @@ def _hanin2018(result: Mapping[str, Any]) -> Figures:
     for r in records:
         left.annotate(f"{r['width']}×{r['hidden_layers']}", (r["beta"], r["variance"]),
                       fontsize=7, xytext=(4, -10), textcoords="offset points")
-    left.set_xlabel("β = Σ 1/n_l")
-    left.set_ylabel("Var[log M] over weight draws")
-    left.grid(True, alpha=0.3)
-    left.legend(fontsize=8)
+    _label(left, "β = Σ 1/n_l", "Var[log M] over weight draws")
     for r in records:
         if r["beta"] == betas[0]:
             right.hist(r["log_ratio_input0"], bins=40, density=True, histtype="step",
