@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
+from browser import images_drawn
 from cli_run import run_main
 from paraminit import InitError
 from paraminit.experiments.papers import BENCHMARKS, Benchmark, Outcome, select
@@ -78,6 +79,11 @@ def test_report_and_plots_are_written(quick):
     assert len(pngs) == 8 and "edge_of_chaos_map.png" in pngs
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert doc["versions"]["torch"]
+
+
+def test_report_renders_in_a_real_browser(quick, tmp_path):
+    html = (quick[3] / "report.html").read_text()
+    assert images_drawn(html, tmp_path) == "images 8/8"
 
 
 def test_select_and_bad_names(tmp_path):

@@ -22,7 +22,7 @@ from .._data import Dataset, load_dataset
 from .._models import build_model
 
 __all__ = ["Benchmark", "Check", "Outcome", "Progress", "check", "digits", "hidden_stack",
-           "initialised", "leaves", "mean", "steps_to"]
+           "initialised", "leaves", "steps_to"]
 
 Progress = Callable[[Mapping[str, Any]], None]
 
@@ -87,11 +87,11 @@ def digits() -> Dataset:
     return load_dataset("digits")
 
 
-def initialised(arch_input: tuple[int, ...], classes: int, *, depth: int, width: int,
+def initialised(input_shape: tuple[int, ...], classes: int, *, depth: int, width: int,
                 activation: str, method: Method, seed: int, bias_std: float = 0.0,
                 inputs: torch.Tensor | None = None) -> torch.nn.Sequential:
     """An MLP of ``compare`` initialised exactly as a compare run initialises it."""
-    model = build_model("mlp", arch_input, classes, depth=depth, width=width,
+    model = build_model("mlp", input_shape, classes, depth=depth, width=width,
                         activation=activation)
     initialise(model, method, seed, bias_std=bias_std, inputs=inputs)
     return model
@@ -126,7 +126,3 @@ def leaves(curve: Sequence[float | None], level: float, tolerance: float,
     """First step at which the ``window``-step mean training loss is more than
     ``tolerance`` away from ``level`` (None: it never leaves the plateau)."""
     return _first(curve, window, lambda smooth: ~(np.abs(smooth - level) <= tolerance))
-
-
-def mean(values: Sequence[float]) -> float:
-    return float(np.mean(values))
