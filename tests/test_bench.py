@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
 from browser import images_drawn
-from cli_run import run_main
+from cli_run import interrupt_when, run_main
 from paraminit import InitError
 from paraminit.experiments.papers import BENCHMARKS, Benchmark, Outcome, select
 from paraminit.experiments.papers._base import leaves, steps_to
@@ -118,6 +121,21 @@ def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
     code, stdout, _ = run_main(["bench", "glorot2010", "--out", str(tmp_path)])
     assert code == 1 and "FAIL" in stdout
     assert json.loads((tmp_path / "results.json").read_text())["passed"] is False
+
+
+def test_ctrl_c_keeps_finished_benchmarks(tmp_path):
+    out = tmp_path / "out"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    command = [sys.executable, "-m", "paraminit", "bench", "glorot2010", "selu2017", "he2015",
+               "--quick", "--out", str(out)]
+    code, stderr = interrupt_when(command, out / "results.json",
+                                  lambda doc: len(doc["results"]) == 2,
+                                  env={**os.environ, "PYTHONPATH": src})
+    assert code == 130 and "kept the 2 of 3 benchmarks" in stderr, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads((out / "results.json").read_text())
+    assert not doc["complete"] and not doc["passed"] and len(doc["results"]) == 2
+    assert not (out / "report.html").exists()
 
 
 def test_a_benchmark_without_checks_is_an_error():

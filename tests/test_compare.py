@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cli_run import run_main
+from cli_run import interrupt_when, run_main
 from paraminit import InitError
 
 pytest.importorskip("torch")
@@ -305,25 +303,9 @@ def test_ctrl_c_keeps_finished_records(tmp_path, workers):
                "--steps", "60",
                "--methods", "zeros,normal,xavier_normal,he_normal,he_uniform,msra",
                "--out", str(out)]
-    # A shell starts background jobs with SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt; give the child the default disposition, as a terminal's Ctrl-C sees.
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = out / "results.json"
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:
-            if results.exists() and json.loads(results.read_text())["records"]:
-                break
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, stderr
+    code, stderr = interrupt_when(command, results, lambda doc: bool(doc["records"]), env=env)
+    assert code == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     doc = json.loads(results.read_text())
     assert not doc["complete"] and 1 <= len(doc["records"]) < 6
