@@ -3,6 +3,7 @@ them (selection, results file, report, exit codes) behaves."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -87,6 +88,22 @@ def test_report_and_plots_are_written(quick):
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
     assert images_drawn(html, tmp_path) == "images 8/8"
+
+
+def test_measurements_show_progress_on_a_terminal():
+    from paraminit.report.terminal import CompareProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    with CompareProgress(stream=stream, plain=False) as progress:
+        for done in (0, 25, 50):
+            progress({"event": "measure", "task": "width 16 x 10 layers", "done": done,
+                      "total": 50})
+        assert progress._tasks == {}  # a finished measurement's bar is removed
+    assert "width 16 x 10 layers" in stream.getvalue()
 
 
 def test_select_and_bad_names(tmp_path):

@@ -311,4 +311,5 @@ def render_bench(document: Mapping[str, Any], *, stream: TextIO | None = None) -
         render_table(f"{r['name']}: {r['claim']}", ("check", "measured", "expected", "result"),
                      [(c["claim"], c["measured"], c["expected"], _status(c["passed"]))
                       for c in r["checks"]], stream=stream,
-                     styles=["green" if c["passed"] else "red" for c in r["checks"]])
+                     styles=["green" if c["passed"] else "red" for c in r["checks"]],
+                     no_wrap=(3,))

@@ -22,11 +22,13 @@ def render_table(
     *,
     stream: TextIO | None = None,
     styles: Sequence[str | None] | None = None,
+    no_wrap: Sequence[int] | None = None,
 ) -> None:
     """Print a table with a title: a rich table on a terminal, aligned plain text elsewhere.
 
     Plain text keeps pipes and log files readable (no box characters, no colour codes).
-    ``styles`` gives a rich style per row (ignored in plain text).
+    ``styles`` gives a rich style per row (ignored in plain text); ``no_wrap`` the columns
+    a narrow terminal must not wrap (default: the first and the last).
     """
     stream = stream or sys.stdout
     cells = [[str(c) for c in row] for row in rows]
@@ -38,8 +40,9 @@ def render_table(
             pass
         else:
             table = Table(title=title, show_lines=False)
+            keep = (0, len(columns) - 1) if no_wrap is None else tuple(no_wrap)
             for i, column in enumerate(columns):
-                table.add_column(column, overflow="fold", no_wrap=i in (0, len(columns) - 1))
+                table.add_column(column, overflow="fold", no_wrap=i in keep)
             for i, row in enumerate(cells):
                 table.add_row(*row, style=styles[i] if styles else None)
             Console(file=stream).print(table)
@@ -81,7 +84,9 @@ class CompareProgress:
 
     A rich progress bar (all runs, and each running (method, seed)) when the stream is a
     terminal; otherwise one plain line per finished run when ``plain`` is True, else
-    nothing. Use as a context manager and pass the instance as ``progress=``.
+    nothing. Use as a context manager and pass the instance as ``progress=``. Besides the
+    run events of :func:`paraminit.experiments.compare` it draws ``{"event": "measure",
+    "task", "done", "total"}`` (the benchmarks' measurements at init) as a bar of its own.
     """
 
     def __init__(self, *, stream: TextIO | None = None, plain: bool = True) -> None:
@@ -89,7 +94,7 @@ class CompareProgress:
         self.plain = plain
         self._progress: Any = None
         self._overall: Any = None
-        self._tasks: dict[int, Any] = {}
+        self._tasks: dict[int | str, Any] = {}
 
     def __enter__(self) -> CompareProgress:
         if self.stream.isatty():
@@ -126,6 +131,14 @@ class CompareProgress:
                       file=self.stream, flush=True)
             return
         bars = self._progress
+        if kind == "measure":  # a measurement that trains nothing: its own bar
+            key = f"measure:{event['task']}"
+            if key not in self._tasks:
+                self._tasks[key] = bars.add_task(event["task"], total=event["total"], info="")
+            bars.update(self._tasks[key], completed=event["done"])
+            if event["done"] >= event["total"]:
+                bars.remove_task(self._tasks.pop(key))
+            return
         if self._overall is None:
             self._overall = bars.add_task("all runs", total=event["runs"], info="")
         run = event["run"]

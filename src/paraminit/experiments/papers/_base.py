@@ -2,7 +2,9 @@
 
 A benchmark is a function ``run(quick, progress) -> Outcome``: it trains through
 :func:`paraminit.experiments.run_all` (the ``compare`` loop, never a second one) or measures
-networks at init, and states its verdict as :class:`Check` items. Nothing here renders.
+networks at init, and states its verdict as :class:`Check` items. ``progress`` receives
+``run_all``'s events and, for long measurements, ``{"event": "measure", "task", "done",
+"total"}``. Nothing here renders.
 """
 
 from __future__ import annotations

@@ -63,12 +63,16 @@ def run(quick: bool, progress: Progress) -> Outcome:
     records, checks = [], []
     for width, layers in archs:
         logs = np.empty((len(seeds), INPUTS))
+        task = f"width {width} x {layers} layers: weight draws"
         for i, seed in enumerate(seeds):
+            if i % 25 == 0:
+                progress({"event": "measure", "task": task, "done": i, "total": len(seeds)})
             model = initialised(data.input_shape, data.classes, depth=layers + 1,
                                 width=width, activation="relu", method=HE, seed=seed)
             with torch.no_grad():
                 out = hidden_stack(model)(x).double()
             logs[i] = torch.log((out ** 2).sum(dim=1) / width / input_norm).numpy()
+        progress({"event": "measure", "task": task, "done": len(seeds), "total": len(seeds)})
         # A layer with no active unit (probability 2^-width) zeroes everything above it:
         # log M = -inf. The formula conditions on K >= 1 at every layer; so do these draws.
         alive = np.all(np.isfinite(logs), axis=1)

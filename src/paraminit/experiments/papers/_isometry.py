@@ -71,7 +71,9 @@ def run(quick: bool, progress: Progress) -> Outcome:
     width, depths, seeds = (128, (1, 2, 4, 8), (0, 1)) if quick else (
         256, (1, 2, 4, 8, 16), (0, 1, 2, 3))
     records, checks = [], []
-    for case in cases:
+    for number, case in enumerate(cases):
+        progress({"event": "measure", "task": "Jacobian spectra", "done": number,
+                  "total": len(cases)})
         spreads = [float(np.mean([_spread(case, depth, width, s) for s in seeds]))
                    for depth in depths]
         # theory: spread = L * slope exactly (no intercept): least squares through 0
@@ -83,6 +85,8 @@ def run(quick: bool, progress: Progress) -> Outcome:
         checks.append(check(f"{case['label']}: slope of Var/mean² of J J^T's spectrum vs depth",
                             f"{slope:.4f}", f"{case['predicted']:.4f} ± {allowed:.3f}",
                             abs(slope - case["predicted"]) <= allowed))
+    progress({"event": "measure", "task": "Jacobian spectra", "done": len(cases),
+              "total": len(cases)})
     data = digits()
     depth, steps, train_seeds = (30, 100, (0,)) if quick else (50, 200, (0, 1))
     configs = [CompareConfig(depth=depth, width=128, activation=case["activation"],
