@@ -69,7 +69,8 @@ def test_quick_results_carry_the_measurements(quick):
     spectrum = [r for r in results["isometry"]["records"] if r["kind"] == "spectrum"]
     assert [r["predicted"] for r in spectrum][2:] == pytest.approx([1.0, 2.0])  # ReLU
     hanin = results["hanin2018"]["records"]
-    assert [r["beta"] for r in hanin] == [0.625, 0.625]
+    assert [r["beta"] for r in hanin] == [0.625, 0.3125]
+    assert [c["passed"] for c in results["hanin2018"]["checks"]] == [True, True, True]
 
 
 def test_report_and_plots_are_written(quick):
@@ -127,7 +128,7 @@ def test_list_json_and_one_benchmark(tmp_path):
     assert code == 0 and [r["name"] for r in doc["results"]] == ["glorot2010"]
 
 
-def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
+def test_a_failed_claim_exits_3(tmp_path, monkeypatch):
     from paraminit.experiments.papers import _base
 
     failing = Benchmark("glorot2010", "t", "x 2000", "p", "c", lambda quick, progress: Outcome(
@@ -136,7 +137,7 @@ def test_a_failed_claim_exits_1(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("paraminit.report.bench", fromlist=["_FIGURES"])._FIGURES,
                         "glorot2010", lambda result: [])
     code, stdout, _ = run_main(["bench", "glorot2010", "--out", str(tmp_path)])
-    assert code == 1 and "FAIL" in stdout
+    assert code == 3 and "FAIL" in stdout
     assert json.loads((tmp_path / "results.json").read_text())["passed"] is False
 
 
@@ -157,7 +158,7 @@ def test_ctrl_c_keeps_finished_benchmarks(tmp_path):
 
 def test_a_benchmark_without_checks_is_an_error():
     empty = Benchmark("x", "t", "x 2000", "p", "c", lambda quick, progress: Outcome({}, [], []))
-    with pytest.raises(InitError, match="made no check"):
+    with pytest.raises(RuntimeError, match="made no check"):
         empty.execute()
 
 
@@ -168,6 +169,9 @@ def test_steps_to_and_leaves():
     assert leaves(curve, 2.3, 0.01) == 11
     assert leaves([2.3] * 20, 2.3, 0.01) is None
     assert leaves([2.3, None, 2.3, 2.3, 2.3, 2.3], 2.3, 0.01) == 5  # NaN: left the plateau
+    # a curve cut short by a NaN loss, shorter than the window: it left, it did not stall
+    assert leaves([2.3, 2.3, None], 2.3, 0.01) == 5
+    assert steps_to([2.3, None], 0.5) is None
 
 
 def test_log_ratio_moments_exact_and_asymptotic():

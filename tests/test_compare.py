@@ -182,6 +182,15 @@ def test_run_all_trains_a_grid_on_one_pool():
     assert [r["loss_curve"] for r in alone] == [r["loss_curve"] for r in records[2:]]
     with pytest.raises(InitError, match="at least one CompareConfig"):
         run_all([])
+    with pytest.raises(InitError, match="must share the data set; split_seed is 0"):
+        run_all([configs[0], CompareConfig(depth=2, width=8, split_seed=1)])
+    events = []
+    run_all(configs, workers=1, progress=events.append)
+    starts = [e for e in events if e["event"] == "run_start"]
+    assert [e["where"] for e in starts] == ["depth 2", "depth 2", "depth 4", "depth 4"]
+    single = []
+    compare(configs[0], progress=single.append)
+    assert single and all("where" not in e for e in single)  # one config: no grid cell
 
 
 def test_zeros_with_sigmoid_stays_symmetric():

@@ -1,8 +1,8 @@
 """The ``paraminit`` command: a thin shell that parses, calls the library and renders.
 
-Exit codes: 0 success, 1 a benchmark's claim failed (``bench``), 2 bad input (the message
-says what and how to fix it), 130 interrupted by Ctrl-C (``compare`` and ``bench`` keep
-what finished).
+Exit codes: 0 success, 2 bad input (the message says what and how to fix it), 3 a paper's
+claim failed (``bench``), 130 interrupted by Ctrl-C (``compare`` and ``bench`` keep what
+finished); 1 is left to Python for an unexpected error (a traceback).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .report.terminal import render_table
 
 __all__ = ["main", "parse_method", "parse_methods", "parse_seeds", "parse_shape"]
 
-EXIT_CLAIM_FAILED = 1  # bench: a paper's claim did not hold
+EXIT_CLAIM_FAILED = 3  # bench: a paper's claim did not hold (1 stays Python's crash code)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 
@@ -220,7 +220,7 @@ def _finish(doc: dict[str, Any], out: Path, results: Path, html: Any, terminal: 
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .experiments._io import write_json_atomic
+    from .experiments._io import write_atomic, write_json_atomic
     from .experiments.papers import describe, document, select
     from .report.bench import figures, render_bench, render_bench_html
     from .report.html import png_bytes
@@ -236,7 +236,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     chosen = select(args.names)
     out = _writable_dir(args.out)  # after every check of the input: nothing half-written
     results_path = out / "results.json"
+    # a report or plots from an earlier run would not match the new results.json
+    for stale in [out / "report.html", *(p for b in chosen for p in out.glob(f"{b.name}_*.png"))]:
+        stale.unlink(missing_ok=True)
     results: list[dict[str, Any]] = []
+    pictures: dict[str, list[tuple[str, str, bytes]]] = {}
 
     def save() -> dict[str, Any]:
         doc = document(results, quick=args.quick, expected=len(chosen))
@@ -251,9 +255,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             with CompareProgress(plain=False) as progress:
                 result = benchmark.execute(quick=args.quick, progress=progress)
             results.append(result)
-            for stem, _, figure in figures(result):
-                (out / f"{benchmark.name}_{stem}.png").write_bytes(png_bytes(figure))
             save()
+            pictures[benchmark.name] = [(stem, caption, png_bytes(figure))
+                                        for stem, caption, figure in figures(result)]
+            for stem, _, png in pictures[benchmark.name]:
+                write_atomic(out / f"{benchmark.name}_{stem}.png", png)
             print(f"[{number}/{len(chosen)}] {benchmark.name}: "
                   f"{'PASS' if result['passed'] else 'FAIL'} ({result['seconds']:.1f} s)",
                   file=sys.stderr, flush=True)
@@ -262,7 +268,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"that finished in {results_path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     doc = save()
-    _finish(doc, out, results_path, render_bench_html, render_bench, as_json=args.json)
+    _finish(doc, out, results_path, lambda d: render_bench_html(d, pictures=pictures),
+            render_bench, as_json=args.json)
     return 0 if doc["passed"] else EXIT_CLAIM_FAILED
 
 
@@ -358,7 +365,7 @@ def _bench_parser(commands: Any) -> None:
                     "initialization (He 2015, Schoenholz 2017, Glorot 2010, Pennington 2017, "
                     "Saxe 2014, Klambauer 2017, Hanin & Rolnick 2018), each under 2 minutes "
                     "on 2 cores, and say which hold. Writes OUT/results.json (as benchmarks "
-                    "finish), OUT/report.html and a PNG per plot. Exit code 1 if a claim "
+                    "finish), OUT/report.html and a PNG per plot. Exit code 3 if a claim "
                     "fails. 'paraminit bench --list' names them.",
     )
     bench.add_argument("names", nargs="*", metavar="NAME",

@@ -72,9 +72,16 @@ TEXTBOOK_METHODS = (
 QUICK_METHODS = ("zeros", "normal", "xavier_normal", "he_normal")
 OPTIMIZERS = ("sgd", "adam")
 VERDICTS = ("symmetric", "diverges", "stalls", "trains")
-# Methods that are not per-tensor registry schemes: they need the model and data.
-MODEL_METHODS = {
+def _apply_lsuv(model: nn.Module, inputs: torch.Tensor, seed: int,
+                options: Mapping[str, Any]) -> None:
+    lsuv(model, inputs, seed=seed, **options)
+
+
+# Methods that are not per-tensor registry schemes: they need the model and data, and
+# `apply(model, inputs, seed, options)` initialises every weight.
+MODEL_METHODS: dict[str, dict[str, Any]] = {
     "lsuv": {
+        "apply": _apply_lsuv,
         "summary": "LSUV: orthonormal pre-init, then each layer in forward order rescaled "
                    "until its output std on the probe batch is 1 (within tol)",
         "formula": "W <- orthogonal; repeat W <- W / std(layer output) while |std - 1| >= tol",
@@ -288,24 +295,27 @@ def initialise(model: nn.Module, method: Method, seed: int, *, bias_std: float =
 
     Every 1-D parameter (bias) is zeroed, or drawn from N(0, bias_std²) on its own stream;
     every other parameter gets ``init_(p, method, seed=seed, name=<its name>, **options)``.
-    The model method ``lsuv`` instead runs ``paraminit.torch.lsuv(model, inputs,
-    seed=seed, **options)`` after the biases (it needs ``inputs``) and returns no specs.
+    A model method (``lsuv``: ``paraminit.torch.lsuv(model, inputs, seed=seed,
+    **options)``) instead initialises the weights after the biases; it needs ``inputs`` and
+    returns no specs.
     """
+    model_method = MODEL_METHODS.get(method.name)
+    if model_method is not None and inputs is None:
+        raise InitError(f"method {method.name!r} needs inputs: the batch it measures "
+                        "outputs on")
     specs = {}
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() >= 2:
-                if method.name not in MODEL_METHODS:
+                if model_method is None:
                     init_(p, method.name, seed=seed, name=name, **method.options)
                     specs[name] = resolve(method.name, tuple(p.shape), **method.options)
             elif bias_std == 0:
                 p.zero_()
             else:
                 init_(p, "normal", std=bias_std, seed=seed, name=name)
-    if method.name == "lsuv":
-        if inputs is None:
-            raise InitError("method 'lsuv' needs inputs: the batch it measures outputs on")
-        lsuv(model, inputs, seed=seed, **method.options)
+    if model_method is not None:
+        model_method["apply"](model, inputs, seed, method.options)
     return specs
 
 
@@ -620,6 +630,13 @@ def run_all(
     if not configs:
         raise InitError("run_all needs at least one CompareConfig")
     first = configs[0]
+    split = ("dataset", "split_seed", "test_fraction")
+    for config in configs[1:]:
+        differ = [k for k in split if getattr(config, k) != getattr(first, k)]
+        if differ:
+            raise InitError(f"run_all: the configs must share the data set; {differ[0]} is "
+                            f"{getattr(first, differ[0])!r} in the first config and "
+                            f"{getattr(config, differ[0])!r} in another")
     data = data if data is not None else load_dataset(
         first.dataset, split_seed=first.split_seed, test_fraction=first.test_fraction)
     for config in configs:
@@ -628,6 +645,7 @@ def run_all(
             for seed in config.seeds]
     tasks = [(number, config, data, method, seed)
              for number, (config, method, seed) in enumerate(runs, start=1)]
+    grid = _grid_axes(configs)
     workers = workers if workers is not None else max(1, min(2, os.cpu_count() or 1, len(tasks)))
     _positive_int("workers", workers)
     _positive_int("threads", threads)
@@ -638,28 +656,38 @@ def run_all(
         if on_record is not None:
             on_record(record)
         if progress is not None:
-            progress({**_context(tasks[number - 1], len(tasks)), "event": "run_end",
+            progress({**_context(tasks[number - 1], len(tasks), grid), "event": "run_end",
                       "record": record})
 
     if workers == 1 or len(tasks) == 1:
-        _serial(tasks, threads, progress, finished)
+        _serial(tasks, threads, grid, progress, finished)
     else:
-        _parallel(tasks, workers, threads, progress, finished)
+        _parallel(tasks, workers, threads, grid, progress, finished)
     return [records[number] for number in sorted(records)]
 
 
 _Task = tuple[int, CompareConfig, Dataset, Method, int]
 
 
-def _context(task: _Task, runs: int) -> dict[str, Any]:
-    number, _, _, method, seed = task
-    return {"run": number, "runs": runs, "method": method.label, "seed": seed}
+def _grid_axes(configs: Sequence[CompareConfig]) -> tuple[str, ...]:
+    """The settings that differ between the configs of a grid (shown with each run)."""
+    keys = ("arch", "depth", "width", "activation", "bias_std", "lr", "steps", "optimizer")
+    return tuple(k for k in keys if len({getattr(c, k) for c in configs}) > 1)
 
 
-def _execute(task: _Task, runs: int, emit: Callable[[dict[str, Any]], None],
-             every: int = 1) -> dict[str, Any]:
+def _context(task: _Task, runs: int, grid: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What a progress event says about its run; ``where`` names the grid cell."""
+    number, config, _, method, seed = task
+    context = {"run": number, "runs": runs, "method": method.label, "seed": seed}
+    if grid:
+        context["where"] = ", ".join(f"{k} {getattr(config, k)}" for k in grid)
+    return context
+
+
+def _execute(task: _Task, runs: int, grid: tuple[str, ...],
+             emit: Callable[[dict[str, Any]], None], every: int = 1) -> dict[str, Any]:
     number, config, data, method, seed = task
-    context = _context(task, runs)
+    context = _context(task, runs, grid)
 
     def notify(event: dict[str, Any]) -> None:
         if event["step"] % every == 0 or event["step"] == event["steps"]:
@@ -671,14 +699,16 @@ def _execute(task: _Task, runs: int, emit: Callable[[dict[str, Any]], None],
     return record
 
 
-def _serial(tasks: list[_Task], threads: int, progress: Callable[[dict[str, Any]], None] | None,
+def _serial(tasks: list[_Task], threads: int, grid: tuple[str, ...],
+            progress: Callable[[dict[str, Any]], None] | None,
             finished: Callable[[int, dict[str, Any]], None]) -> None:
     """Runs one after the other in this process, on ``threads`` torch threads (restored)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         for task in tasks:
-            finished(task[0], _execute(task, len(tasks), progress or (lambda event: None)))
+            finished(task[0], _execute(task, len(tasks), grid,
+                                       progress or (lambda event: None)))
     finally:
         torch.set_num_threads(previous)
 
@@ -694,12 +724,12 @@ def _worker_start(events: Any, threads: int) -> None:
     _EVENTS = events
 
 
-def _worker_run(task_and_runs: tuple[_Task, int]) -> tuple[int, dict[str, Any]]:
-    task, runs = task_and_runs
-    return task[0], _execute(task, runs, _EVENTS.put, every=5)
+def _worker_run(job: tuple[_Task, int, tuple[str, ...]]) -> tuple[int, dict[str, Any]]:
+    task, runs, grid = job
+    return task[0], _execute(task, runs, grid, _EVENTS.put, every=5)
 
 
-def _parallel(tasks: list[_Task], workers: int, threads: int,
+def _parallel(tasks: list[_Task], workers: int, threads: int, grid: tuple[str, ...],
               progress: Callable[[dict[str, Any]], None] | None,
               finished: Callable[[int, dict[str, Any]], None]) -> None:
     """Runs spread over ``workers`` spawned processes; progress events come back through a
@@ -719,7 +749,7 @@ def _parallel(tasks: list[_Task], workers: int, threads: int,
 
     pool = context.Pool(workers, initializer=_worker_start, initargs=(events, threads))
     try:
-        results = pool.imap_unordered(_worker_run, [(task, len(tasks)) for task in tasks])
+        results = pool.imap_unordered(_worker_run, [(task, len(tasks), grid) for task in tasks])
         for _ in tasks:
             while True:
                 try:

@@ -8,7 +8,9 @@ writes them as PNG files next to the report and the docs pages show the same fil
 
 from __future__ import annotations
 
+import base64
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
@@ -22,7 +24,7 @@ from .html import (
     kv_table,
     loss_plot,
     new_figure,
-    png_base64,
+    png_bytes,
     styles_for,
 )
 from .terminal import render_table
@@ -147,8 +149,14 @@ def _isometry(result: Mapping[str, Any]) -> Figures:
     _label(left, "depth L", "Var / mean² of the eigenvalues of J Jᵀ",
            "Jacobian spectrum (dashed: isometry_moments)", legend=7)
     for r in training:
-        curves = np.array([[np.nan if v is None else v for v in c] for c in r["loss_curves"]])
-        right.plot(np.arange(1, curves.shape[1] + 1), np.nanmean(curves, axis=0),
+        # a diverged run's curve stops at its NaN: pad with NaN (a gap in the plot)
+        length = max(len(c) for c in r["loss_curves"])
+        curves = np.array([[np.nan if v is None else v for v in c] + [np.nan] * (length - len(c))
+                           for c in r["loss_curves"]], dtype=float)
+        with warnings.catch_warnings():  # all-NaN columns: "mean of empty slice" is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(curves, axis=0)
+        right.plot(np.arange(1, length + 1), mean,
                    color=colours[r["case"]]["color"], label=r["case"], linewidth=1.2)
     _label(right, "training step", "mini-batch loss",
            f"Training, depth {training[0]['depth']}, digits", legend=7)
@@ -249,15 +257,23 @@ def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
             f"<th>result</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
-def _section(result: Mapping[str, Any]) -> str:
+Pictures = Mapping[str, Sequence[tuple[str, str, bytes]]]
+
+
+def _section(result: Mapping[str, Any], pictures: Pictures | None) -> str:
     css = "ok" if result["passed"] else "bad"
     parts = [f"<h2 id=\"{escape(result['name'])}\">{escape(result['title'])} "
              f"<span class=\"verdict {css}\">{_status(result['passed'])}</span></h2>",
              f"<p><b>Claim:</b> {escape(result['claim'])}</p>",
              f"<p><b>Paper:</b> {escape(result['paper'])}</p>",
              _checks_table(result["checks"])]
-    for stem, caption, figure in figures(result):
-        parts.append(img(png_base64(figure), f"{result['name']} {stem}", escape(caption)))
+    if pictures is not None and result["name"] in pictures:
+        drawn = pictures[result["name"]]
+    else:
+        drawn = [(stem, caption, png_bytes(figure)) for stem, caption, figure in figures(result)]
+    for stem, caption, png in drawn:
+        parts.append(img(base64.b64encode(png).decode("ascii"), f"{result['name']} {stem}",
+                         escape(caption)))
     parts += ["<details><summary>settings</summary>", kv_table(result["settings"]),
               "</details>",
               f"<p class=\"sub\">{result['seconds']:.1f} s"
@@ -265,9 +281,10 @@ def _section(result: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def render_bench_html(document: Mapping[str, Any]) -> str:
+def render_bench_html(document: Mapping[str, Any], *, pictures: Pictures | None = None) -> str:
     """The report of a ``bench`` results document: a summary, then per benchmark its claim,
-    paper, checks and plots."""
+    paper, checks and plots. ``pictures`` ({name: [(stem, caption, PNG bytes)]}) reuses
+    plots already drawn; the others are drawn from the document."""
     results = document["results"]
     passed = sum(r["passed"] for r in results)
     rows = "".join(
@@ -287,7 +304,7 @@ def render_bench_html(document: Mapping[str, Any]) -> str:
         status,
         "<table><thead><tr><th>benchmark</th><th>what</th><th>result</th><th>seconds</th>"
         f"</tr></thead><tbody>{rows}</tbody></table>",
-        *(_section(r) for r in results),
+        *(_section(r, pictures) for r in results),
         "<h2>Versions</h2>", kv_table(document["versions"]),
         f"<p class=\"sub\">paraminit {escape(document['paraminit'])} — results in "
         "results.json next to this file.</p></body></html>",

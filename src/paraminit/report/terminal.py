@@ -79,6 +79,12 @@ def render_compare(document: Mapping[str, Any], *, stream: TextIO | None = None)
         print(f"  {rule['verdict']}: {rule['rule']}", file=stream)
 
 
+def _run_name(event: Mapping[str, Any]) -> str:
+    """"method seed S", and the grid cell (e.g. "depth 60") when the run is part of one."""
+    where = f" ({event['where']})" if "where" in event else ""
+    return f"{event['method']} seed {event['seed']}{where}"
+
+
 class CompareProgress:
     """Progress of ``paraminit compare`` on ``stream`` (stderr by default).
 
@@ -125,7 +131,7 @@ class CompareProgress:
         if self._progress is None:
             if kind == "run_end" and self.plain:
                 record = event["record"]
-                print(f"[{event['run']}/{event['runs']}] {event['method']} seed {event['seed']}: "
+                print(f"[{event['run']}/{event['runs']}] {_run_name(event)}: "
                       f"{record['verdict']}, train acc {record['train_accuracy']:.1%}, test acc "
                       f"{record['test_accuracy']:.1%} ({record['seconds']:.1f} s)",
                       file=self.stream, flush=True)
@@ -143,7 +149,7 @@ class CompareProgress:
             self._overall = bars.add_task("all runs", total=event["runs"], info="")
         run = event["run"]
         if kind == "run_start":
-            self._tasks[run] = bars.add_task(f"{event['method']} seed {event['seed']}",
+            self._tasks[run] = bars.add_task(_run_name(event),
                                              total=event["steps"], info="")
         elif kind == "step" and run in self._tasks:
             bars.update(self._tasks[run], completed=event["step"],

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..._errors import InitError
 from .._compare import Method, initialise
 from .._data import Dataset, load_dataset
 from .._models import build_model
@@ -72,8 +71,8 @@ class Benchmark:
         """Run it; the JSON-ready result (``passed`` only if every check passed)."""
         started = time.perf_counter()
         outcome = self.run(quick, progress or (lambda event: None))
-        if not outcome.checks:
-            raise InitError(f"benchmark {self.name!r} made no check")  # a bug, never silent
+        if not outcome.checks:  # a bug in the benchmark, not bad input
+            raise RuntimeError(f"benchmark {self.name!r} made no check")
         return {
             "name": self.name, "title": self.title, "cite": self.cite, "paper": self.paper,
             "claim": self.claim,
@@ -110,8 +109,8 @@ def _first(curve: Sequence[float | None], window: int,
     """First step (1-based, the end of its ``window``) at which the moving average of the
     training loss meets ``condition``; None if it never does (a NaN loss never does)."""
     values = np.array([math.inf if v is None else v for v in curve], dtype=np.float64)
-    if len(values) < window:
-        return None
+    if len(values) < window:  # a curve stops early only when the loss became NaN/inf
+        values = np.concatenate([values, np.full(window - len(values), math.inf)])
     with np.errstate(invalid="ignore"):
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")
         hits = np.flatnonzero(condition(smooth))

@@ -66,6 +66,14 @@ def _spread(case: dict, depth: int, width: int, seed: int) -> float:
     return float(squared.var(correction=0) / squared.mean() ** 2)
 
 
+def _mean_loss(curve: list[float | None], steps: int, classes: int) -> float:
+    """Mean training loss over the whole step budget; a step after a divergence (NaN loss,
+    curve cut short) counts as the uniform guess's loss ln(classes), never as missing."""
+    uniform = math.log(classes)
+    values = [uniform if v is None else v for v in curve]
+    return float(np.mean(values + [uniform] * (steps - len(values))))
+
+
 def run(quick: bool, progress: Progress) -> Outcome:
     cases = _cases()
     width, depths, seeds = (128, (1, 2, 4, 8), (0, 1)) if quick else (
@@ -97,7 +105,7 @@ def run(quick: bool, progress: Progress) -> Outcome:
     for case, config in zip(cases, configs, strict=True):
         mine = [r for r in runs if r["settings"]["activation"] == config.activation
                 and r["method"] == case["method"].label]
-        mean_loss = float(np.mean([np.mean([v for v in r["loss_curve"] if v is not None])
+        mean_loss = float(np.mean([_mean_loss(r["loss_curve"], steps, data.classes)
                                    for r in mine]))
         speed[case["label"]] = mean_loss
         records.append({"kind": "training", "case": case["label"], "depth": depth,

@@ -41,7 +41,8 @@ def run(quick: bool, progress: Progress) -> Outcome:
             f"{method} stalls at the uniform guess",
             "leaves the plateau at step " + ", ".join("never" if s is None else str(s)
                                                       for s in left)
-            + "; final loss " + ", ".join(f"{r['final_loss']:.4f}" for r in mine),
+            + "; final loss " + ", ".join("NaN" if r["final_loss"] is None
+                                          else f"{r['final_loss']:.4f}" for r in mine),
             f"loss within {STALL_TOLERANCE} of ln {data.classes} = {uniform_loss:.4f} for the "
             f"first {STALL_STEPS} steps (every seed)",
             all(s is None or s > STALL_STEPS for s in left)))
