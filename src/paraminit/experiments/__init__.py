@@ -1,7 +1,8 @@
 """Experiments: each trains or measures, and returns records; nothing here renders.
 
 ``compare`` trains initialization methods side by side (``paraminit compare``);
-``run_all`` trains a grid of such configs on one pool (what ``paraminit bench`` builds on).
+``run_all`` trains a grid of such configs on one pool; :mod:`paraminit.experiments.papers`
+holds the ``paraminit bench`` suite built on it.
 Imported lazily: the names below pull in torch only when used.
 """
 

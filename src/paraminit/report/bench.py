@@ -167,11 +167,9 @@ def _isometry(result: Mapping[str, Any]) -> Figures:
 
 def _saxe2014(result: Mapping[str, Any]) -> Figures:
     figure, (axis,) = new_figure(8.0, 4.4)
-    budget = result["settings"]["steps"]
     for method, colour in (("orthogonal", "#d1495b"), ("scaled Gaussian", "#00798c")):
         depths = sorted({r["depth"] for r in result["records"] if r["method"] == method})
-        times = [np.mean([budget if r["steps_to_criterion"] is None else r["steps_to_criterion"]
-                          for r in result["records"]
+        times = [np.mean([r["learning_time"] for r in result["records"]
                           if r["method"] == method and r["depth"] == d]) for d in depths]
         axis.plot(depths, times, marker="o", color=colour, label=method)
     axis.set_xscale("log")
