@@ -58,7 +58,8 @@ def _he2015(result: Mapping[str, Any]) -> Figures:
     styles = styles_for(list(groups))
     return [
         ("loss", "Training loss (mean over seeds, 5-step average): Xavier and orthogonal sit "
-                 "at ln 10, He and LSUV leave it at once.",
+                 "at ln 10 for at least the first 100 steps (a Xavier seed may leave the "
+                 "plateau later), He and LSUV leave it at once.",
          loss_plot(groups, styles, 10)),
         ("act_std", "Activation std per layer at init: Var(w) = 1/n halves the ReLU signal "
                     "per layer; He and LSUV keep it.",
