@@ -107,7 +107,8 @@ def hidden_stack(model: torch.nn.Sequential) -> torch.nn.Sequential:
 def _first(curve: Sequence[float | None], window: int,
            condition: Callable[[np.ndarray], np.ndarray]) -> int | None:
     """First step (1-based, the end of its ``window``) at which the moving average of the
-    training loss meets ``condition``; None if it never does (a NaN loss never does)."""
+    training loss meets ``condition``; None if it never does. A NaN loss (None) counts as
+    +inf: never below a threshold, always off a plateau."""
     values = np.array([math.inf if v is None else v for v in curve], dtype=np.float64)
     if len(values) < window:  # a curve stops early only when the loss became NaN/inf
         values = np.concatenate([values, np.full(window - len(values), math.inf)])
