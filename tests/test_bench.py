@@ -143,6 +143,9 @@ def test_a_failed_claim_exits_3(tmp_path, monkeypatch):
 
 def test_ctrl_c_keeps_finished_benchmarks(tmp_path):
     out = tmp_path / "out"
+    out.mkdir()
+    for stale in ("report.html", "he2015_loss.png"):  # an earlier run's: must not outlive it
+        (out / stale).write_text("old")
     src = str(Path(__file__).resolve().parents[1] / "src")
     command = [sys.executable, "-m", "paraminit", "bench", "glorot2010", "selu2017", "he2015",
                "--quick", "--out", str(out)]
@@ -153,7 +156,8 @@ def test_ctrl_c_keeps_finished_benchmarks(tmp_path):
     assert "Traceback" not in stderr
     doc = json.loads((out / "results.json").read_text())
     assert not doc["complete"] and not doc["passed"] and len(doc["results"]) == 2
-    assert not (out / "report.html").exists()
+    assert not (out / "report.html").exists() and not (out / "he2015_loss.png").exists()
+    assert (out / "glorot2010_gradients.png").exists()
 
 
 def test_a_benchmark_without_checks_is_an_error():

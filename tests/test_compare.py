@@ -307,6 +307,8 @@ def test_out_folder_not_writable(tmp_path):
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_keeps_finished_records(tmp_path, workers):
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("an earlier run's report")  # must not outlive it
     env = {**os.environ, "PYTHONPATH": SRC}
     command = [sys.executable, "-m", "paraminit", "compare", "--quick", "--workers", workers,
                "--steps", "60",

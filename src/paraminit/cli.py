@@ -179,6 +179,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     details = method_details(config, data)
     out = _writable_dir(args.out)  # after every check of the input: nothing half-written
     results = out / "results.json"
+    (out / "report.html").unlink(missing_ok=True)  # an earlier run's: not these results
     records: list[dict[str, Any]] = []
 
     def save(record: dict[str, Any] | None = None, *, complete: bool = False) -> dict[str, Any]:
