@@ -32,6 +32,7 @@ from paraminit.experiments import (
     run_all,
     summarize,
 )
+from paraminit.experiments.papers._base import initialised
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TINY = ["--depth", "3", "--width", "8", "--steps", "5", "--workers", "1", "--seeds", "0"]
@@ -154,22 +155,15 @@ def test_lsuv_linear_activation_and_random_biases(tmp_path):
     assert "N(0, 0.3^2)" in doc["settings"]["biases"]
     config = CompareConfig(depth=3, width=8, bias_std=0.3).resolved()
     data = load_dataset("digits")
-    model = initialise_model(config, data, "he_normal")
+    model = initialised(data.input_shape, data.classes, depth=config.depth,
+                        width=config.width, activation=config.activation,
+                        method=Method("he_normal"), seed=0, bias_std=config.bias_std)
     biases = [p for p in model.parameters() if p.dim() == 1]
     values = torch.cat([b.detach() for b in biases])
     assert values.std() == pytest.approx(0.3, rel=3 / math.sqrt(values.numel()))
     assert not torch.equal(biases[0][:8], biases[1][:8])  # one stream per parameter name
     with pytest.raises(InitError, match="'lsuv' needs inputs"):
         initialise(model, Method("lsuv"), 0)
-
-
-def initialise_model(config, data, method):
-    from paraminit.experiments._models import build_model
-
-    model = build_model("mlp", data.input_shape, data.classes, depth=config.depth,
-                        width=config.width, activation=config.activation)
-    initialise(model, Method(method), 0, bias_std=config.bias_std)
-    return model
 
 
 def test_run_all_trains_a_grid_on_one_pool():
