@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
-from scipy import stats
+import numpy as np
 
+from .._errors import InitError
 from .fans import Fans
 
 __all__ = ["Distribution", "InitSpec", "truncated_std_factor"]
@@ -23,13 +24,83 @@ Distribution = Literal[
 _NO_EFFECT_SIGMAS = 6.0
 
 
+# Gauss-Legendre rule on [0, 1]. The densities it integrates, exp(-s u - u^2/2) over at most
+# 40 e-folds (below), are entire; 64 nodes (exact to degree 127) put the quadrature error
+# below 1e-30 of the mass, far under double rounding.
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
+_UNIT_NODES = (_GL_NODES + 1.0) / 2.0
+_UNIT_WEIGHTS = _GL_WEIGHTS / 2.0
+# Mass beyond the point where the density fell by e^-40 (~4e-18) is below double rounding.
+_TAIL_EFOLDS = 40.0
+
+
+def _piece(start: float, width: float) -> tuple[float, float, float, float]:
+    """N(0, 1) on [start, start + width], start >= 0, in the shifted variable u = x - start.
+
+    The density of u is exp(-start u - u^2/2) (times exp(-start^2/2), dropped: only the
+    pieces' ratios matter). It is integrated over [0, top], top = min(width, reach), where
+    start u + u^2/2 = 40 at u = reach; rescaled to s = u / top in [0, 1], so that a far-tail
+    piece (top ~ 1/start) neither underflows nor cancels. Returns (top, mass, mean, variance)
+    with mass, mean and variance those of s.
+    """
+    reach = 2.0 * _TAIL_EFOLDS / (start + math.hypot(start, math.sqrt(2.0 * _TAIL_EFOLDS)))
+    top = min(width, reach)
+    u = top * _UNIT_NODES
+    weights = _UNIT_WEIGHTS * np.exp(-start * u - u * u / 2.0)
+    mass = float(weights.sum())
+    mean = float(weights @ _UNIT_NODES) / mass
+    variance = float(weights @ (_UNIT_NODES - mean) ** 2) / mass
+    return top, mass, mean, variance
+
+
 @cache
 def truncated_std_factor(low: float, high: float) -> float:
     """Std of N(0, 1) truncated to [low, high]: 0.87962566103423978 for (-2, 2).
 
     Keras/JAX divide by it so that the *result* has the requested std (REFERENCE.md).
+    Accurate to ~1e-14 relative on every interval: narrow ones ((-1e-6, 1e-6): 1e-6/sqrt(3)),
+    far tails ((1000, 2000): ~1/1000) and infinite bounds ((-inf, inf): 1). The law's
+    variance is computed directly as a centred second moment of the density shifted to the
+    interval's end nearest 0 and rescaled to [0, 1] (:func:`_piece`), by Gauss-Legendre
+    quadrature; an interval across 0 is two such pieces, combined by the parallel-axis rule.
+
+    Note:
+        ``scipy.stats.truncnorm.std`` is NaN for narrow and far-tail intervals (the closed
+        form 1 + (a phi(a) - b phi(b))/Z - mu^2 cancels: mu^2 ~ 1e6 against a variance of
+        1e-6 at (1000, 2000)) and already 2.8 % off at (-1e-5, 1e-5).
+
+    Raises:
+        InitError: for NaN bounds or low >= high (no law to take the std of).
+
+    Example:
+        >>> round(truncated_std_factor(-2.0, 2.0), 15)
+        0.87962566103424
     """
-    return float(stats.truncnorm.std(low, high))
+    low, high = float(low), float(high)
+    if math.isnan(low) or math.isnan(high) or not low < high:
+        raise InitError(
+            f"the truncation interval needs low < high (in parent stds); received "
+            f"low={low!r}, high={high!r}. Give two distinct, ordered, non-NaN bounds"
+        )
+    if high <= 0.0:  # the law is symmetric: mirror into x >= 0
+        low, high = -high, -low
+    if low >= 0.0:
+        top, _, _, variance = _piece(low, high - low)
+        return top * math.sqrt(variance)
+    # Across 0: the pieces [0, high] and (mirrored) [0, -low], in units of the wider one.
+    right, left = _piece(0.0, high), _piece(0.0, -low)
+    scale = max(right[0], left[0])
+    masses, means, variances = [], [], []
+    for sign, (top, mass, mean, variance) in ((1.0, right), (-1.0, left)):
+        ratio = top / scale
+        masses.append(ratio * mass)
+        means.append(sign * ratio * mean)
+        variances.append(ratio * ratio * variance)
+    total = masses[0] + masses[1]
+    mean = (masses[0] * means[0] + masses[1] * means[1]) / total
+    variance = sum(m * (v + (mu - mean) ** 2)
+                   for m, mu, v in zip(masses, means, variances, strict=True)) / total
+    return scale * math.sqrt(variance)
 
 
 @dataclass(frozen=True)
