@@ -29,9 +29,9 @@ def test_all_is_sorted_and_importable():
 
 def test_submodule_all_sorted():
     from paraminit import _errors
-    from paraminit.core import fans, gains, sampling, schemes, spec, stream, structured
+    from paraminit.core import engines, fans, gains, schemes, spec, stream, structured
 
-    for module in (_errors, fans, gains, spec, schemes, sampling, stream, structured, pn):
+    for module in (_errors, fans, gains, spec, schemes, engines, stream, structured, pn):
         assert module.__all__ == sorted(module.__all__), module.__name__
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)

@@ -1,8 +1,10 @@
 """NumPy backend, the reference: ``sample(scheme_or_spec, shape, seed=..., name=...)``.
 
 Values are a pure function of (seed, name, element index) — see ``docs/streams.md``.
-They are computed in float64 and cast once to ``dtype``; bounded laws are then clipped to
-their bounds rounded inward, so no value ever lies outside them, in any dtype.
+Element-wise laws are computed by the compiled engine (or the NumPy reference when numba is
+unavailable, :mod:`paraminit.core.engines`) in float64 and cast by the one policy (float64 ->
+float32 -> float16); bounded laws are clipped to their bounds rounded inward, so no value
+ever lies outside them, in any dtype.
 
 Every registered scheme is also available as a JAX-style factory::
 
@@ -19,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from ._errors import InitError
-from .core.sampling import draw, draw_elements, inward_bounds
+from .core.engines import ELEMENTWISE, Box, sample_box
+from .core.engines.cast import cast_array
 from .core.schemes import ALIASES, REGISTRY, get_scheme, resolve, validate
 from .core.spec import InitSpec
 from .core.stream import Stream
+from .core.structured import structured_values
 
 __all__ = ["DTYPES", "factory", "sample", "sample_elements"]
 
@@ -61,14 +65,6 @@ def _spec(scheme_or_spec: str | InitSpec, shape: Sequence[int] | None, layout: s
     return resolve(scheme_or_spec, shape, layout=layout, **options)
 
 
-def _cast(values: np.ndarray, spec: InitSpec, dtype: np.dtype) -> np.ndarray:
-    out = values.astype(dtype)
-    bounds = inward_bounds(spec, dtype)
-    if bounds is not None:
-        np.clip(out, bounds[0], bounds[1], out=out)
-    return out
-
-
 def sample(
     scheme_or_spec: str | InitSpec,
     shape: Sequence[int] | None = None,
@@ -94,7 +90,9 @@ def sample(
     """
     target = _dtype(dtype)
     spec = _spec(scheme_or_spec, shape, layout, options)
-    return _cast(draw(spec, Stream(seed, name)), spec, target)
+    if spec.distribution in ELEMENTWISE:
+        return sample_box(spec, Stream(seed, name), target)
+    return cast_array(structured_values(spec, Stream(seed, name)), target.name)
 
 
 def sample_elements(
@@ -114,7 +112,7 @@ def sample_elements(
             f"need 0 <= start <= stop <= {numel} for shape {spec.shape}; "
             f"received start={start!r}, stop={stop!r}"
         )
-    return _cast(draw_elements(spec, Stream(seed, name), start, stop), spec, target)
+    return sample_box(spec, Stream(seed, name), target, Box.flat(numel, start, stop))
 
 
 def factory(scheme: str, *, layout: str = "torch", **options: Any) -> Callable[..., np.ndarray]:

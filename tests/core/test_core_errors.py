@@ -242,7 +242,7 @@ def test_sample_elements_errors():
         pn.sample_elements(spec, seed=0, start=5, stop=100)
     with raises(r"need 0 <= start <= stop <= 24"):
         pn.sample_elements(spec, seed=0, start=6, stop=5)
-    with raises(r"flat-range sampling needs an element-wise law .*orthogonal is "
+    with raises(r"element-wise sampling needs one of the laws .*orthogonal is "
                 r"'orthogonal', which must be sampled whole"):
         pn.sample_elements(pi.resolve("orthogonal", (8, 3)), seed=0)
 

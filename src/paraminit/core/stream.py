@@ -12,7 +12,9 @@ bit-level recipe, enough for another implementation to reproduce every value, is
 * Uniform: lane ``l`` uses words (2l, 2l+1): ``m = w[2l]·2^20 + (w[2l+1] >> 12)``,
   ``u = (m + 0.5)·2^-52`` in (0, 1), never 0 or 1 (52 bits, so m + 0.5 is exact).
 * Normal: Box-Muller on the block's two uniforms u0, u1: lane 0 is
-  ``sqrt(-2 ln u0)·cos(2π u1)``, lane 1 the same with ``sin``.
+  ``sqrt(-2 ln u0)·cos(2π u1)``, lane 1 the same with ``sin``, where ln, cos and sin are
+  stream v2's own (:mod:`paraminit.core.engines.transforms`), made of correctly rounded
+  IEEE operations only, so every engine computes the same bits.
 
 Because each element depends only on its own index, a tensor sampled whole, in chunks,
 on one thread or sharded over many processes gets bit-identical values.
@@ -21,16 +23,18 @@ on one thread or sharded over many processes gets bit-identical values.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._errors import InitError
 
-__all__ = ["MAX_SEED", "Stream", "philox4x32_10"]
+__all__ = ["MAX_SEED", "STREAM_VERSION", "Stream", "philox4x32_10"]
 
 MAX_SEED = 2**64 - 1
+# v2 (paraminit 0.2): the normal and truncated-normal transforms use the engines' shared
+# arithmetic instead of libm; keys and uniforms are unchanged from v1.
+STREAM_VERSION = 2
 _DOMAIN = b"paraminit/philox4x32-10/v1"
 # Philox4x32 round multipliers and Weyl key increments (Salmon et al. 2011, Table 2; the
 # increments are the golden ratio and sqrt(3) - 1 in 0.32 fixed point).
@@ -38,8 +42,6 @@ _M0, _M1 = 0xD2511F53, 0xCD9E8D57
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = 0xFFFFFFFF
 _ROUNDS = 10
-# Blocks generated per vectorised pass: bounds temporaries to a few tens of MB.
-_CHUNK_BLOCKS = 1 << 20
 
 
 def philox4x32_10(
@@ -112,52 +114,32 @@ class Stream:
     def substream(self, purpose: str) -> Stream:
         return Stream(self.seed, self.name, purpose)
 
-    def blocks(self, first: int, count: int) -> tuple[np.ndarray, ...]:
-        """The four output words of blocks ``first .. first + count - 1``."""
-        index = np.arange(first, first + count, dtype=np.uint64)
-        lo = index & np.uint64(_MASK32)
-        hi = index >> np.uint64(32)
-        tag0 = np.full(count, self._tag[0], dtype=np.uint64)
-        tag1 = np.full(count, self._tag[1], dtype=np.uint64)
-        return philox4x32_10((lo, hi, tag0, tag1), self._key)
+    @property
+    def key(self) -> tuple[int, int]:
+        """The Philox key (h0, h1) of this stream."""
+        return self._key
 
-    def _elements(self, start: int, stop: int, per_block) -> np.ndarray:
-        """Apply ``per_block(words) -> (lane0, lane1)`` over the blocks covering [start, stop)."""
-        start, stop = _check_range(start, stop)
-        out = np.empty(stop - start, dtype=np.float64)
-        first_block, end_block = start // 2, (stop + 1) // 2
-        for block in range(first_block, end_block, _CHUNK_BLOCKS):
-            count = min(_CHUNK_BLOCKS, end_block - block)
-            lane0, lane1 = per_block(self.blocks(block, count))
-            pair = np.empty(2 * count, dtype=np.float64)
-            pair[0::2], pair[1::2] = lane0, lane1
-            lo = max(start, 2 * block)
-            hi = min(stop, 2 * (block + count))
-            out[lo - start : hi - start] = pair[lo - 2 * block : hi - 2 * block]
-        return out
+    @property
+    def tag(self) -> tuple[int, int]:
+        """The counter's upper words (h2, h3).
+
+        Block b's counter is (b mod 2^32, b div 2^32, h2, h3).
+        """
+        return self._tag
 
     def uniform(self, start: int, stop: int) -> np.ndarray:
         """Uniform (0, 1) float64 values of elements ``start .. stop - 1`` (52-bit grid)."""
-        return self._elements(start, stop, lambda w: (_unit(w[0], w[1]), _unit(w[2], w[3])))
+        from .engines.reference import uniform_values
+
+        start, stop = _check_range(start, stop)
+        return uniform_values(self, np.arange(start, stop, dtype=np.uint64))
 
     def normal(self, start: int, stop: int) -> np.ndarray:
         """Standard normal float64 values of elements ``start .. stop - 1`` (Box-Muller)."""
+        from .engines.reference import normal_values
 
-        def box_muller(w: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-            radius = np.sqrt(-2.0 * np.log(_unit(w[0], w[1])))
-            angle = (2.0 * math.pi) * _unit(w[2], w[3])
-            return radius * np.cos(angle), radius * np.sin(angle)
-
-        return self._elements(start, stop, box_muller)
-
-
-def _unit(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    # 32 high bits and the top 20 bits of the second word: a 52-bit integer m, centred in
-    # its cell. m + 0.5 needs 53 significant bits, exactly what float64 has, so u is never
-    # rounded to exactly 0 (log(0) in Box-Muller) nor 1. (With 53 bits, m + 0.5 would round
-    # to even and reach 1.0 for m = 2^53 - 1.)
-    mantissa = (high << np.uint64(20)) | (low >> np.uint64(12))
-    return (mantissa.astype(np.float64) + 0.5) * 2.0**-52
+        start, stop = _check_range(start, stop)
+        return normal_values(self, np.arange(start, stop, dtype=np.uint64))
 
 
 def _check_range(start: int, stop: int) -> tuple[int, int]:
