@@ -29,24 +29,28 @@ __all__ = ["FORMATS", "fill"]
 # Destination formats: the buffer's dtype and how a float32 is stored in it.
 FORMATS = {"float64": 0, "float32": 1, "float16": 2, "bfloat16": 3}
 # Elements per work item: large enough to amortise scheduling, small enough to balance.
-_CHUNK = 1 << 15
+_CHUNK = 1 << 13
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
 _MASK32 = np.uint64(0xFFFFFFFF)
 _MASK50 = np.uint64(2**50 - 1)
-_S12, _S20, _S32, _S50 = np.uint64(12), np.uint64(20), np.uint64(32), np.uint64(50)
+_S12, _S20, _S32, _S50, _S52 = (np.uint64(n) for n in (12, 20, 32, 50, 52))
+_FRACTION = np.uint64(2**52 - 1)
+_HALF_EXPONENT = np.uint64(1022 << 52)  # the exponent field of [1/2, 1)
 _U1 = np.uint64(1)
 
-_jit = numba.njit(cache=True, nogil=True)
-_horner = _jit(tf._horner)
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# Inlined in numba's IR, so that the per-element loops are one body LLVM can vectorise.
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+_horner = _inline(tf._horner)
 
 
 def _jit_transform(function):
     """Jit one of :mod:`.transforms`' functions with its ``_horner`` calls bound to the jitted
     Horner (numba resolves a function's globals when it compiles, and cannot call Python)."""
     scope = {**vars(tf), "_horner": _horner}
-    return _jit(FunctionType(function.__code__, scope, function.__name__))
+    return _inline(FunctionType(function.__code__, scope, function.__name__))
 
 
 tf_log_reduced = _jit_transform(tf.log_reduced)
@@ -69,56 +73,92 @@ def _float32_bits(typingctx, value):
     return signature, codegen
 
 
-@_jit
+@intrinsic
+def _float64_bits(typingctx, value):
+    """The IEEE bit pattern of a float64 as a uint64."""
+    signature = types.uint64(types.float64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.uint64))
+
+    return signature, codegen
+
+
+@intrinsic
+def _bits_float64(typingctx, bits):
+    """The float64 of an IEEE bit pattern."""
+    signature = types.float64(types.uint64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return signature, codegen
+
+
+@_inline
 def _philox(c0, c1, c2, c3, k0, k1):
+    # Words are uint64 holding 32-bit values; masking the factors lets LLVM use the
+    # 32 x 32 -> 64-bit vector multiply.
     for round_index in range(10):
         if round_index:
             k0 = (k0 + _W0) & _MASK32
             k1 = (k1 + _W1) & _MASK32
-        p0 = c0 * _M0
-        p1 = c2 * _M1
+        p0 = (c0 & _MASK32) * _M0
+        p1 = (c2 & _MASK32) * _M1
         c0, c1, c2, c3 = ((p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32,
                           (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32)
     return c0, c1, c2, c3
 
 
 @_jit
+def _philox_blocks(words, first, count, key0, key1, tag0, tag1):
+    """words[:, j] = Philox4x32-10 of block first + j; a branch-free loop LLVM vectorises."""
+    for j in range(count):
+        block = first + np.uint64(j)
+        w0, w1, w2, w3 = _philox(block & _MASK32, block >> _S32, tag0, tag1, key0, key1)
+        words[0, j], words[1, j], words[2, j], words[3, j] = w0, w1, w2, w3
+
+
+@_inline
 def _mantissa(high, low):
-    return (high << _S20) | (low >> _S12)
+    return (np.uint64(high) << _S20) | (np.uint64(low) >> _S12)
 
 
-@_jit
+@_inline
 def _unit(mantissa):
-    return (np.float64(mantissa) + 0.5) * 2.0**-52
+    # m < 2^52 fits an int64, whose conversion to float64 vectorises (and is exact here).
+    return (np.float64(np.int64(mantissa)) + 0.5) * 2.0**-52
 
 
-@_jit
+@_inline
 def _log(x):
-    mantissa, exponent = math.frexp(x)
-    if mantissa < tf.SQRT_HALF:
-        return tf_log_reduced(2.0 * mantissa, np.float64(exponent - 1))
-    return tf_log_reduced(mantissa, np.float64(exponent))
+    """ln x for a positive normal float64: frexp by bit operations (exact, vectorisable)."""
+    bits = _float64_bits(x)
+    exponent = np.int64(bits >> _S52) - 1022
+    mantissa = _bits_float64((bits & _FRACTION) | _HALF_EXPONENT)  # in [1/2, 1)
+    small = mantissa < tf.SQRT_HALF
+    f = 2.0 * mantissa if small else mantissa
+    k = np.float64(exponent - 1) if small else np.float64(exponent)
+    return tf_log_reduced(f, k)
 
 
-@_jit
+@_inline
 def _normal_pair(w0, w1, w2, w3):
+    """Box-Muller of one block, with the reference's quadrant table, free of branches."""
     radius = math.sqrt(-2.0 * _log(_unit(_mantissa(w0, w1))))
     m1 = _mantissa(w2, w3)
-    rho = (np.float64(m1 & _MASK50) + 0.5) * 2.0**-50
-    quadrant = np.int64(m1 >> _S50)
-    f = rho
-    if rho >= 0.5:
-        f = rho - 1.0
-        quadrant += 1
+    rho = (np.float64(np.int64(m1 & _MASK50)) + 0.5) * 2.0**-50
+    up = rho >= 0.5
+    f = rho - 1.0 if up else rho
+    quadrant = (np.int64(m1 >> _S50) + (1 if up else 0)) & 3
     s, c = tf_sin(f), tf_cos(f)
-    quadrant &= 3
-    if quadrant == 0:
-        return radius * c, radius * s
-    if quadrant == 1:
-        return radius * -s, radius * c
-    if quadrant == 2:
-        return radius * -c, radius * -s
-    return radius * s, radius * -c
+    odd = (quadrant & 1) == 1
+    # lane 0, cos(theta) over quadrants: (c, -s, -c, s); lane 1, sin(theta): (s, c, -s, -c)
+    cosine = s if odd else c
+    sine = c if odd else s
+    cosine = -cosine if quadrant == 1 or quadrant == 2 else cosine
+    sine = -sine if quadrant >= 2 else sine
+    return radius * cosine, radius * sine
 
 
 @_jit
@@ -141,17 +181,61 @@ def _ndtri_far(log_p):
     return x
 
 
+@_inline
+def _truncated_value(x, consts):
+    """The value of the truncated law at its standard quantile x (clamped against the last ulp)."""
+    shift, scale, flip, lo, hi = consts[0], consts[1], consts[2], consts[3], consts[4]
+    return shift + scale * (flip * min(max(x, lo), hi))
+
+
 @_jit
-def _from_uniform(code, u, consts):
-    shift, scale, flip, lo, hi, p_lo, q_hi, width, log_hi, ratio = consts
-    if code == UNIFORM:
-        return shift + scale * (2.0 * u - 1.0)
+def _truncated(code, u, consts):
+    p_lo, q_hi, width, log_hi, ratio = consts[5], consts[6], consts[7], consts[8], consts[9]
     if code == TRUNCATED:
         x = _ndtri(p_lo + u * width, q_hi + (1.0 - u) * width)
     else:
         x = _ndtri_far(log_hi + _log(u + (1.0 - u) * ratio))
-    x = min(max(x, lo), hi)
-    return shift + scale * (flip * x)
+    return _truncated_value(x, consts)
+
+
+@_inline
+def _lane_unit(words, j, lane):
+    return _unit(_mantissa(words[2 * lane, j], words[2 * lane + 1, j]))
+
+
+@_jit
+def _law_values(values, words, count, code, consts):
+    """values[2j + lane] = the law's value of block j's lane: one loop per law, so the
+    uniform and normal loops are branch-free and vectorise."""
+    shift, scale = consts[0], consts[1]
+    if code == CONSTANT:
+        values[:2 * count] = shift
+    elif code == UNIFORM:
+        for j in range(count):
+            for lane in range(2):
+                values[2 * j + lane] = shift + scale * (2.0 * _lane_unit(words, j, lane) - 1.0)
+    elif code == NORMAL:
+        for j in range(count):
+            z0, z1 = _normal_pair(words[0, j], words[1, j], words[2, j], words[3, j])
+            values[2 * j] = shift + scale * z0
+            values[2 * j + 1] = shift + scale * z1
+    elif code == TRUNCATED:
+        # Vectorised pass: every element as if in AS 241's central region; then a scalar
+        # pass redoes the (few) elements in the tails. Same arithmetic as _ndtri's either way.
+        p_lo, width = consts[5], consts[7]
+        for j in range(count):
+            for lane in range(2):
+                q = p_lo + _lane_unit(words, j, lane) * width - 0.5
+                values[2 * j + lane] = _truncated_value(tf_central(q), consts)
+        for j in range(count):
+            for lane in range(2):
+                u = _lane_unit(words, j, lane)
+                if abs(p_lo + u * width - 0.5) > 0.425:
+                    values[2 * j + lane] = _truncated(code, u, consts)
+    else:
+        for j in range(count):
+            for lane in range(2):
+                values[2 * j + lane] = _truncated(code, _lane_unit(words, j, lane), consts)
 
 
 @_jit
@@ -180,61 +264,73 @@ def _half_bits(single):
     return np.uint16(sign | result)
 
 
-@_jit
+@_inline
 def _bfloat16_bits(single):
+    """float32 -> bfloat16 bits, round to nearest even (finite inputs), branch-free."""
     bits = _float32_bits(single)
-    upper = bits >> np.uint32(16)
-    remainder = bits & np.uint32(0xFFFF)
-    if remainder > np.uint32(0x8000) or (remainder == np.uint32(0x8000)
-                                         and (upper & np.uint32(1))):
-        upper += np.uint32(1)
-    return np.uint16(upper)
+    return np.uint16((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1)))
+                     >> np.uint32(16))
 
 
 @_jit
-def _store(out, position, value, fmt, clip_lo, clip_hi):
+def _store(out, local, values, offset, count, fmt, clip_lo, clip_hi):
+    """out[local + e] = values[offset + e] under the cast policy (:mod:`.cast`)."""
     if fmt == 0:
-        out[position] = min(max(value, clip_lo), clip_hi)
+        for e in range(count):
+            out[local + e] = min(max(values[offset + e], clip_lo), clip_hi)
         return
-    single = min(max(np.float32(value), np.float32(clip_lo)), np.float32(clip_hi))
+    lo, hi = np.float32(clip_lo), np.float32(clip_hi)
     if fmt == 1:
-        out[position] = single
+        for e in range(count):
+            out[local + e] = min(max(np.float32(values[offset + e]), lo), hi)
     elif fmt == 2:
-        out[position] = _half_bits(single)
+        for e in range(count):
+            out[local + e] = _half_bits(min(max(np.float32(values[offset + e]), lo), hi))
     else:
-        out[position] = _bfloat16_bits(single)
+        for e in range(count):
+            out[local + e] = _bfloat16_bits(min(max(np.float32(values[offset + e]), lo), hi))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_jit
+def _fill_span(out, local, start, count, fmt, code, consts, key0, key1, tag0, tag1,
+               clip_lo, clip_hi, words, values):
+    """Global elements [start, start + count) into out[local:local + count]."""
+    first = start >> _U1
+    blocks = np.int64(((start + np.uint64(count) + _U1) >> _U1) - first)
+    _philox_blocks(words, first, blocks, key0, key1, tag0, tag1)
+    _law_values(values, words, blocks, code, consts)
+    _store(out, local, values, np.int64(start & _U1), count, fmt, clip_lo, clip_hi)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _fill_runs(out, fmt, code, consts, key0, key1, tag0, tag1, run_starts, run_length,
                clip_lo, clip_hi):
-    """out[r * run_length + j] = value of global element run_starts[r] + j."""
-    chunks_per_run = (run_length + _CHUNK - 1) // _CHUNK
-    items = run_starts.size * chunks_per_run
+    """out[r * run_length + j] = value of global element run_starts[r] + j.
+
+    A work item is a piece of at most _CHUNK elements of one long run, or as many whole
+    short runs as fit in _CHUNK elements; each has its own scratch buffers.
+    """
+    if run_length >= _CHUNK:
+        pieces, runs_per_item = (run_length + _CHUNK - 1) // _CHUNK, 1
+        items = run_starts.size * pieces
+    else:
+        pieces, runs_per_item = 1, _CHUNK // max(run_length, 1)
+        items = (run_starts.size + runs_per_item - 1) // runs_per_item
     for item in numba.prange(items):
-        run = item // chunks_per_run
-        first = (item % chunks_per_run) * _CHUNK
-        count = min(_CHUNK, run_length - first)
-        local = run * run_length + first
-        start = run_starts[run] + np.uint64(first)
-        stop = start + np.uint64(count)
-        block = start >> _U1
-        while (block << _U1) < stop:
-            w0, w1, w2, w3 = _philox(block & _MASK32, block >> _S32, tag0, tag1, key0, key1)
-            even = block << _U1
-            if code == CONSTANT:
-                v0 = v1 = consts[0]
-            elif code == NORMAL:
-                z0, z1 = _normal_pair(w0, w1, w2, w3)
-                v0, v1 = consts[0] + consts[1] * z0, consts[0] + consts[1] * z1
-            else:
-                v0 = _from_uniform(code, _unit(_mantissa(w0, w1)), consts)
-                v1 = _from_uniform(code, _unit(_mantissa(w2, w3)), consts)
-            if even >= start:
-                _store(out, local + np.int64(even - start), v0, fmt, clip_lo, clip_hi)
-            if even + _U1 < stop:
-                _store(out, local + np.int64(even + _U1 - start), v1, fmt, clip_lo, clip_hi)
-            block += _U1
+        words = np.empty((4, _CHUNK // 2 + 1), dtype=np.uint64)
+        values = np.empty(_CHUNK + 2, dtype=np.float64)
+        if pieces > 1 or runs_per_item == 1:
+            run, piece = item // pieces, item % pieces
+            first = piece * _CHUNK
+            count = min(_CHUNK, run_length - first)
+            _fill_span(out, run * run_length + first, run_starts[run] + np.uint64(first),
+                       count, fmt, code, consts, key0, key1, tag0, tag1, clip_lo, clip_hi,
+                       words, values)
+        else:
+            for run in range(item * runs_per_item,
+                             min((item + 1) * runs_per_item, run_starts.size)):
+                _fill_span(out, run * run_length, run_starts[run], run_length, fmt, code,
+                           consts, key0, key1, tag0, tag1, clip_lo, clip_hi, words, values)
 
 
 def fill(out: np.ndarray, dtype: str, law: ElementLaw, stream: Stream, run_starts: np.ndarray,
