@@ -268,3 +268,14 @@ def test_float16_and_bfloat16_rounding_matches_numpy_and_torch():
     brain = np.array([compiled._bfloat16_bits(x) for x in singles[:20_000]], dtype=np.uint16)
     expected = torch.from_numpy(singles[:20_000].copy()).to(torch.bfloat16).view(torch.int16)
     np.testing.assert_array_equal(brain, expected.numpy().view(np.uint16))
+
+
+@pytest.mark.parametrize("start", [0, 1, 2**33 - 3])
+def test_stream_values_by_the_engine_equal_the_reference(start):
+    # Stream.uniform gives u itself through the uniform law 0.5 + 0.5 (2u - 1), exactly
+    stream = Stream(4, "keys")
+    index = np.arange(start, start + 50_001, dtype=np.uint64)
+    _assert_same_bits(stream.uniform(start, start + 50_001),
+                      reference.uniform_values(stream, index))
+    _assert_same_bits(stream.normal(start, start + 50_001),
+                      reference.normal_values(stream, index))

@@ -129,17 +129,15 @@ class Stream:
 
     def uniform(self, start: int, stop: int) -> np.ndarray:
         """Uniform (0, 1) float64 values of elements ``start .. stop - 1`` (52-bit grid)."""
-        from .engines.reference import uniform_values
+        from .engines import STANDARD_UNIFORM, flat_values
 
-        start, stop = _check_range(start, stop)
-        return uniform_values(self, np.arange(start, stop, dtype=np.uint64))
+        return flat_values(STANDARD_UNIFORM, self, *_check_range(start, stop))
 
     def normal(self, start: int, stop: int) -> np.ndarray:
         """Standard normal float64 values of elements ``start .. stop - 1`` (Box-Muller)."""
-        from .engines.reference import normal_values
+        from .engines import STANDARD_NORMAL, flat_values
 
-        start, stop = _check_range(start, stop)
-        return normal_values(self, np.arange(start, stop, dtype=np.uint64))
+        return flat_values(STANDARD_NORMAL, self, *_check_range(start, stop))
 
 
 def _check_range(start: int, stop: int) -> tuple[int, int]:

@@ -30,11 +30,12 @@ from ..._errors import InitError
 from ..spec import InitSpec
 from ..stream import Stream
 from .cast import DTYPES, check_representable, clip_bounds
-from .law import ELEMENTWISE, ElementLaw, element_law
+from .law import ELEMENTWISE, NORMAL, UNIFORM, ElementLaw, element_law
 from .reference import box_indices
 
-__all__ = ["Box", "DTYPES", "ELEMENTWISE", "ElementLaw", "Prepared", "element_law",
-           "engine_name", "fill_box", "prepare", "sample_box", "set_num_threads"]
+__all__ = ["Box", "DTYPES", "ELEMENTWISE", "ElementLaw", "Prepared", "STANDARD_NORMAL",
+           "STANDARD_UNIFORM", "element_law", "engine_name", "fill_box", "flat_values",
+           "prepare", "sample_box", "set_num_threads"]
 
 ENGINES = ("compiled", "reference")
 
@@ -165,6 +166,20 @@ def fill_box(out: np.ndarray, prepared: Prepared,
     if name == "float16":
         flat = flat.view(np.uint16)
     _engine()[1].fill(flat, name, law, stream, run_starts, run_length, clip)
+
+
+# u itself: 0.5 + 0.5 (2u - 1) is exact for every u of the 52-bit grid (each step is).
+STANDARD_UNIFORM = ElementLaw(UNIFORM, 0.5, 0.5)
+STANDARD_NORMAL = ElementLaw(NORMAL, 0.0, 1.0)
+
+
+def flat_values(law: ElementLaw, stream: Stream, start: int, stop: int) -> np.ndarray:
+    """Float64 values of ``law`` at flat elements [start, stop), by the host engine."""
+    out = np.empty(stop - start, dtype=np.float64)
+    if out.size:
+        _engine()[1].fill(out, "float64", law, stream, np.array([start], dtype=np.uint64),
+                          stop - start, (-math.inf, math.inf))
+    return out
 
 
 def sample_box(spec: InitSpec, stream: Stream, dtype: object = "float32",
