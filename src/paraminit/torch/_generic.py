@@ -35,7 +35,7 @@ def init_(
     the counter-based stream ``Stream(seed, name)``.
 
     Args:
-        tensor: the tensor to fill (any device; sampled on CPU and copied).
+        tensor: the tensor to fill (any device; written on its own device).
         scheme: a registry name or alias, e.g. ``"he_normal"``, ``"glorot_uniform"``.
         seed: int in [0, 2**64 - 1]. With a seed the values equal, bit for bit,
             ``paraminit.numpy.sample(scheme, tensor.shape, seed=seed, name=name,
