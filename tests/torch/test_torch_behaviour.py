@@ -6,6 +6,7 @@ import math
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ stats = pytest.importorskip("scipy.stats")
 import torch.nn.functional as F  # noqa: E402
 import torch.nn.init as tinit  # noqa: E402
 
+import paraminit.numpy as pn  # noqa: E402
 import paraminit.torch as init  # noqa: E402
 from paraminit import InitError  # noqa: E402
 
@@ -300,6 +302,26 @@ def test_orthogonal_in_every_dtype(dtype, shape, gain):
     u, delta = ROUNDOFF[dtype]
     tolerance = (2 * u + u * u) * gain**2 + 2 * delta * math.sqrt(max(rows, cols)) * gain
     assert float((gram - gain**2 * eye).abs().max()) <= tolerance + 1e-12 * gain**2
+
+
+@pytest.mark.parametrize("shape", [(600, 256), (256, 600)])
+def test_large_orthogonal_factorised_in_float32_keeps_orthogonality(shape):
+    """Short side >= 256 and long side <= 4096 in float32: torch's float32 QR, whose own
+    error is promised below 1e-6 (_write.py), plus the float32 storage rounding."""
+    from paraminit.torch import _write
+
+    assert min(shape) >= _write._FLOAT32_QR_MIN and max(shape) <= _write._FLOAT32_QR_MAX
+    w = init.init_(torch.empty(shape), "orthogonal", seed=2, name="w")
+    again = init.init_(torch.empty(shape), "orthogonal", seed=2, name="w")
+    assert torch.equal(w, again)  # same values on rerun
+    flat = w.double()
+    gram = flat.T @ flat if shape[0] > shape[1] else flat @ flat.T
+    error = float((gram - torch.eye(min(shape), dtype=torch.float64)).abs().max())
+    u = 2.0**-24
+    assert error <= 1e-6 + 2 * u + 2 * u * math.sqrt(max(shape))
+    # the same Gaussian as the NumPy backend: the same Q up to the factorisations' rounding
+    expected = pn.sample("orthogonal", shape, seed=2, name="w", dtype="float64")
+    np.testing.assert_allclose(w.double().numpy(), expected, rtol=0, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------

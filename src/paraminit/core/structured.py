@@ -8,13 +8,14 @@ caller casts once.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from .spec import InitSpec
 from .stream import Stream
 
-__all__ = ["structured_values"]
+__all__ = ["matrix_shape", "orthogonal_from_gaussian", "structured_values"]
 
 
 def _as_matrix_shape(shape: tuple[int, ...], out_axis: int) -> tuple[int, int]:
@@ -22,9 +23,9 @@ def _as_matrix_shape(shape: tuple[int, ...], out_axis: int) -> tuple[int, int]:
     return rows, (math.prod(shape) // rows if rows else 0)
 
 
-def _from_matrix(matrix: np.ndarray, shape: tuple[int, ...], out_axis: int) -> np.ndarray:
+def _from_matrix(matrix: Any, shape: tuple[int, ...], out_axis: int, xp: Any = np) -> Any:
     moved = [shape[out_axis], *(d for i, d in enumerate(shape) if i != out_axis)]
-    return np.moveaxis(matrix.reshape(moved), 0, out_axis)
+    return xp.moveaxis(matrix.reshape(moved), 0, out_axis)
 
 
 def orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
@@ -36,22 +37,37 @@ def orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
     (as torch.nn.init.orthogonal_). ``method="svd"`` takes U·Vᵀ of the SVD instead
     (Saxe et al. 2014 use the SVD of a Gaussian matrix).
     """
+    rows, cols = matrix_shape(spec)
+    return orthogonal_from_gaussian(spec, _gaussian(stream, rows, cols))
+
+
+def matrix_shape(spec: InitSpec) -> tuple[int, int]:
+    """(rows, cols) of an orthogonal spec's matrix: its out-axis against the rest."""
+    return _as_matrix_shape(spec.shape, spec.params["out_axis"])
+
+
+def orthogonal_from_gaussian(spec: InitSpec, gaussian: Any, xp: Any = np) -> Any:
+    """An orthogonal spec's values from its (rows, cols) Gaussian matrix (elements 0..n of
+    the stream). ``xp`` is the array library: NumPy, or torch for a tensor on its device."""
     params = spec.params
-    rows, cols = _as_matrix_shape(spec.shape, params["out_axis"])
-    q = _semi_orthogonal(stream, rows, cols, params["method"])
-    return _from_matrix(params["gain"] * q, spec.shape, params["out_axis"])
+    q = _semi_orthogonal(gaussian, params["method"], xp)
+    return _from_matrix(params["gain"] * q, spec.shape, params["out_axis"], xp)
 
 
-def _semi_orthogonal(stream: Stream, rows: int, cols: int, method: str = "qr") -> np.ndarray:
-    """A Haar (rows, cols) matrix with orthonormal rows or columns, from elements 0..rows·cols."""
-    gaussian = stream.normal(0, rows * cols).reshape(rows, cols)
+def _gaussian(stream: Stream, rows: int, cols: int) -> np.ndarray:
+    return stream.normal(0, rows * cols).reshape(rows, cols)
+
+
+def _semi_orthogonal(gaussian: Any, method: str = "qr", xp: Any = np) -> Any:
+    """A Haar matrix of the Gaussian's shape with orthonormal rows or columns."""
+    rows, cols = gaussian.shape
     tall = gaussian.T if rows < cols else gaussian
     if method == "svd":
-        u, _, vt = np.linalg.svd(tall, full_matrices=False)
+        u, _, vt = xp.linalg.svd(tall, full_matrices=False)
         q = u @ vt
     else:
-        q, r = np.linalg.qr(tall)
-        signs = np.sign(np.diag(r))
+        q, r = xp.linalg.qr(tall)
+        signs = xp.sign(r.diagonal())
         signs[signs == 0] = 1.0
         q = q * signs
     return q.T if rows < cols else q
@@ -113,7 +129,7 @@ def delta_orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
     """
     params = spec.params
     taps = tuple(spec.shape[axis] for axis in params["spatial_axes"])
-    h = _semi_orthogonal(stream, params["out_channels"], params["in_channels"])
+    h = _semi_orthogonal(_gaussian(stream, params["out_channels"], params["in_channels"]))
     kernel = np.zeros((*taps, params["in_channels"], params["out_channels"]))
     kernel[tuple(params["centre"])] = params["gain"] * h.T
     return _to_layout(kernel, params)
@@ -126,7 +142,7 @@ def _symmetric_projection(stream: Stream, n: int) -> np.ndarray:
     dimension is Binomial(n, 1/2). The mask comes from the sub-stream's own sub-stream,
     so it is independent of Q.
     """
-    q = _semi_orthogonal(stream, n, n)
+    q = _semi_orthogonal(_gaussian(stream, n, n))
     # u < 1/2 is a fair coin: u is uniform on (0, 1), never exactly 1/2 (52-bit grid + 1/2)
     mask = stream.substream(stream.purpose + "/mask").uniform(0, n) < 0.5
     kept = q[:, mask]
@@ -164,7 +180,7 @@ def conv_orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
     params = spec.params
     taps = tuple(spec.shape[axis] for axis in params["spatial_axes"])
     n = params["out_channels"]
-    h = _semi_orthogonal(stream, n, params["in_channels"]).T
+    h = _semi_orthogonal(_gaussian(stream, n, params["in_channels"])).T
     kernel = np.eye(n).reshape((1,) * len(taps) + (n, n))
     index = 0
     for step in range(max(taps, default=1) - 1):
