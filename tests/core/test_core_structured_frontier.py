@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 import paraminit as pi
@@ -334,3 +336,16 @@ def test_registry_integration(name):
     np.testing.assert_array_equal(
         w, pn.sample(name, scheme.probe_shape, seed=0, name="x", dtype="float64"))
     pi.core.schemes.validate(name, {})
+
+
+@given(rows=st.integers(1, 6), cols=st.integers(1, 12), data=st.data())
+def test_smallest_k_equals_a_stable_argsort_with_ties(rows, cols, data):
+    from paraminit.core.structured import smallest_k
+
+    k = data.draw(st.integers(1, cols))
+    # few distinct keys, so ties at the k-th place are common
+    keys = np.array(data.draw(st.lists(st.integers(0, 3), min_size=rows * cols,
+                                       max_size=rows * cols)), dtype=float).reshape(rows, cols)
+    expected = np.zeros(keys.shape, dtype=bool)
+    np.put_along_axis(expected, np.argsort(keys, axis=1, kind="stable")[:, :k], True, axis=1)
+    np.testing.assert_array_equal(smallest_k(keys, k), expected)

@@ -15,7 +15,7 @@ import numpy as np
 from .spec import InitSpec
 from .stream import Stream
 
-__all__ = ["matrix_shape", "orthogonal_from_gaussian", "structured_values"]
+__all__ = ["matrix_shape", "orthogonal_from_gaussian", "structured_values", "support"]
 
 
 def _as_matrix_shape(shape: tuple[int, ...], out_axis: int) -> tuple[int, int]:
@@ -73,43 +73,65 @@ def _semi_orthogonal(gaussian: Any, method: str = "qr", xp: Any = np) -> Any:
     return q.T if rows < cols else q
 
 
-def identity(spec: InitSpec, stream: Stream) -> np.ndarray:
-    del stream  # deterministic
-    return spec.params["gain"] * np.eye(*spec.shape, dtype=np.float64)
+def support(spec: InitSpec) -> tuple[tuple[np.ndarray, ...], float]:
+    """The non-zeros of identity and dirac: (an index array per dimension, their value).
 
-
-def dirac(spec: InitSpec, stream: Stream) -> np.ndarray:
-    """1 at the kernel centre k//2 from input channel d to output g·out_per_group + d."""
-    del stream
+    Every other element is 0. Identity: ``gain`` on the main diagonal. Dirac: 1 at the
+    kernel centre k//2 from input channel d to output g·out_per_group + d, in every group.
+    """
     shape, params = spec.shape, spec.params
+    if spec.distribution == "identity":
+        diagonal = np.arange(min(shape))
+        return (diagonal, diagonal), params["gain"]
     out_axis, in_axis = params["out_axis"], params["in_axis"]
-    values = np.zeros(shape, dtype=np.float64)
-    # Work on a (out, in, *k) view whatever the layout.
-    view = np.moveaxis(values, (out_axis, in_axis), (0, 1))
     per_group = shape[out_axis] // params["groups"]
-    centre = tuple(k // 2 for k in view.shape[2:])
-    for g in range(params["groups"]):
-        for d in range(min(per_group, view.shape[1])):
-            view[(g * per_group + d, d, *centre)] = 1.0
+    channels = np.arange(min(per_group, shape[in_axis]))
+    outputs = (np.arange(params["groups"])[:, None] * per_group + channels).reshape(-1)
+    index = [np.full(outputs.size, k // 2) for k in shape]
+    index[out_axis] = outputs
+    index[in_axis] = np.tile(channels, params["groups"])
+    return tuple(index), 1.0
+
+
+def _from_support(spec: InitSpec, stream: Stream) -> np.ndarray:
+    del stream  # deterministic
+    values = np.zeros(spec.shape, dtype=np.float64)
+    index, value = support(spec)
+    values[index] = value
     return values
 
 
 def sparse(spec: InitSpec, stream: Stream) -> np.ndarray:
-    """Exactly k non-zeros per unit: the k smallest of per-element uniform keys survive.
+    """Exactly k non-zeros per unit: the k smallest of per-element uniform keys survive
+    (ties broken by the lower index).
 
     Values come from ``stream`` (element index); the mask from the sub-stream
     ``purpose="mask"``, so mask and values are independent.
     """
     params = spec.params
-    out_axis = params["out_axis"]
+    out_axis, k = params["out_axis"], params["nonzeros"]
     numel = math.prod(spec.shape)
     values = params["value_std"] * stream.normal(0, numel).reshape(spec.shape)
     keys = stream.substream("mask").uniform(0, numel).reshape(spec.shape)
-    by_unit = np.moveaxis(keys, out_axis, 0)
-    order = np.argsort(by_unit, axis=1, kind="stable")
-    keep = np.zeros(by_unit.shape, dtype=bool)
-    np.put_along_axis(keep, order[:, : params["nonzeros"]], True, axis=1)
-    return np.where(np.moveaxis(keep, 0, out_axis), values, 0.0)
+    by_unit = np.moveaxis(keys, out_axis, 0).reshape(spec.shape[out_axis], -1)
+    keep = smallest_k(by_unit, k)
+    mask = np.moveaxis(keep.reshape(np.moveaxis(keys, out_axis, 0).shape), 0, out_axis)
+    return np.where(mask, values, 0.0)
+
+
+def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k smallest keys of each row, ties broken by the lower index (as a stable
+    argsort would), in linear time: a selection of each row's k-th key, then its crowded rows."""
+    kth = np.partition(keys, k - 1, axis=1)[:, k - 1:k]
+    keep = keys <= kth
+    # more than k at or below the k-th key: equal keys at the k-th place (for the sparse
+    # mask, two equal 52-bit draws); keep the lowest-indexed of them
+    for row in np.flatnonzero(keep.sum(axis=1) > k):
+        below = keys[row] < kth[row]
+        tied = np.flatnonzero(keys[row] == kth[row])
+        keep[row] = below
+        keep[row, tied[:k - int(below.sum())]] = True
+    return keep
 
 
 def _to_layout(kernel: np.ndarray, params: dict) -> np.ndarray:
@@ -194,7 +216,8 @@ def conv_orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
 
 
 _SAMPLERS = {
-    "orthogonal": orthogonal, "identity": identity, "dirac": dirac, "sparse": sparse,
+    "orthogonal": orthogonal, "identity": _from_support, "dirac": _from_support,
+    "sparse": sparse,
     "delta_orthogonal": delta_orthogonal, "conv_orthogonal": conv_orthogonal,
 }
 

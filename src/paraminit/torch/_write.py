@@ -28,9 +28,10 @@ from ..core.engines import (
     set_num_threads,
     torch_engine,
 )
+from ..core.engines.cast import check_magnitude
 from ..core.spec import InitSpec
 from ..core.stream import Stream
-from ..core.structured import matrix_shape, orthogonal_from_gaussian, structured_values
+from ..core.structured import matrix_shape, orthogonal_from_gaussian, structured_values, support
 
 __all__ = ["SEED_HIGH", "check_dtype", "draw_seed", "empty_noop", "write_spec"]
 
@@ -39,6 +40,7 @@ __all__ = ["SEED_HIGH", "check_dtype", "draw_seed", "empty_noop", "write_spec"]
 SEED_HIGH = 2**63 - 1
 
 _DETERMINISTIC = frozenset({"constant", "identity", "dirac"})
+_SUPPORTED_BY_INDEX = frozenset({"identity", "dirac"})
 _SUPPORTED = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -141,19 +143,30 @@ def _fill(tensor: torch.Tensor, prepared: Prepared, stream: Stream, box: Box) ->
 
 
 def _write_structured(tensor: torch.Tensor, spec: InitSpec, stream: Stream) -> torch.Tensor:
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    if spec.distribution in _SUPPORTED_BY_INDEX:  # zeros and a few values, written in place
+        index, value = support(spec)
+        check_magnitude(abs(value), dtype)
+        with torch.no_grad():
+            tensor.zero_()
+            tensor[tuple(torch.from_numpy(i).to(tensor.device) for i in index)] = _rounded(
+                torch.tensor(value, dtype=torch.float64), tensor.dtype).to(tensor.device)
+        return tensor
     if spec.distribution == "orthogonal":
         values = _orthogonal(tensor, spec, stream)
     else:
         values = torch.from_numpy(np.ascontiguousarray(structured_values(spec, stream)))
         values = values.reshape(spec.shape).to(tensor.device)
-    if values.dtype != tensor.dtype:
-        values = values.to(torch.float32).to(tensor.dtype)
-    if not torch.isfinite(values).all():
-        raise InitError(f"values up to {float(values.abs().max()):.6g} cannot be held by "
-                        f"{tensor.dtype}; lower the gain or use a wider dtype")
+    if values.numel():
+        check_magnitude(float(values.abs().max()), dtype)
     with torch.no_grad():
-        tensor.copy_(values)
+        tensor.copy_(_rounded(values, tensor.dtype))
     return tensor
+
+
+def _rounded(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The cast policy on whole values: float64 -> float32 -> the tensor's dtype."""
+    return values if values.dtype == dtype else values.to(torch.float32).to(dtype)
 
 
 # Householder QR in float32 keeps max|QᵀQ − I| below 1e-6 up to this many rows or columns

@@ -19,16 +19,15 @@ import math
 import numpy as np
 
 from ..._errors import InitError
-from .law import CONSTANT, NORMAL, ElementLaw
+from .law import CONSTANT, NORMAL, NORMAL_REACH, ElementLaw
 
-__all__ = ["DTYPES", "bfloat16_bits", "cast_array", "check_representable", "clip_bounds",
+__all__ = ["DTYPES", "bfloat16_bits", "cast_array", "check_magnitude", "check_representable",
+           "clip_bounds",
            "round_to"]
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 _MAX = {"float16": 65504.0, "bfloat16": float(np.finfo(np.float32).max) * (1 - 2.0**-8),
         "float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max)}
-# The largest |z| a Box-Muller normal of stream v2 reaches: sqrt(-2 ln(2^-53)) = 8.57.
-_NORMAL_REACH = 8.6
 
 
 def bfloat16_bits(values: np.ndarray) -> np.ndarray:
@@ -92,8 +91,8 @@ def check_representable(law: ElementLaw, bounds: tuple[float, float] | None, dty
     if law.code == CONSTANT:
         reach, what = abs(law.shift), f"the value {law.shift!r}"
     elif law.code == NORMAL:
-        reach = abs(law.shift) + _NORMAL_REACH * law.scale
-        what = f"mean {law.shift!r} with std {law.scale!r} (reaching ±{_NORMAL_REACH}σ)"
+        reach = abs(law.shift) + NORMAL_REACH * law.scale
+        what = f"mean {law.shift!r} with std {law.scale!r} (reaching ±{NORMAL_REACH}σ)"
     else:
         assert bounds is not None
         reach, what = max(abs(bounds[0]), abs(bounds[1])), f"the bounds {list(bounds)!r}"
@@ -104,17 +103,19 @@ def check_representable(law: ElementLaw, bounds: tuple[float, float] | None, dty
         )
 
 
+def check_magnitude(peak: float, dtype: str) -> None:
+    """InitError when values up to ``|peak|`` (a structured init's largest) overflow ``dtype``."""
+    if not math.isfinite(peak) or round_to(np.array([peak]), dtype)[0] > _MAX[dtype]:
+        raise InitError(f"values up to {peak:.6g} cannot be held by {dtype} (largest finite "
+                        f"value {_MAX[dtype]:.6g}); lower the gain or use a wider dtype")
+
+
 def cast_array(values: np.ndarray, dtype: str) -> np.ndarray:
     """Whole float64 values (a structured init's) to a NumPy ``dtype`` by the policy."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size:
+        check_magnitude(float(np.abs(values).max()), dtype)
     if dtype == "float64":
-        out = np.asarray(values, dtype=np.float64)
-    else:
-        out = np.asarray(values, dtype=np.float64).astype(np.float32)
-        if dtype == "float16":
-            with np.errstate(over="ignore"):
-                out = out.astype(np.float16)
-    if not np.isfinite(out).all():
-        raise InitError(f"values up to {np.abs(values).max():.6g} cannot be held by {dtype} "
-                        f"(largest finite value {_MAX[dtype]:.6g}); lower the gain or use "
-                        "a wider dtype")
-    return out
+        return values
+    single = values.astype(np.float32)
+    return single.astype(np.float16) if dtype == "float16" else single
