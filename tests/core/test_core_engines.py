@@ -279,3 +279,18 @@ def test_stream_values_by_the_engine_equal_the_reference(start):
                       reference.uniform_values(stream, index))
     _assert_same_bits(stream.normal(start, start + 50_001),
                       reference.normal_values(stream, index))
+
+
+def test_truncation_wider_than_the_normal_reach_is_the_normal_law():
+    # torch's trunc_normal_(std=0.02) on [-2, 2] truncates at +-100 stds: no Box-Muller value
+    # reaches 8.6 stds, so the law is sampled as the normal itself
+    from paraminit.core.engines.law import NORMAL, NORMAL_REACH
+
+    assert truncated_law(0.1, 0.02, -100.0, 100.0) == truncated_law(0.1, 0.02, -9.0, 1e300)
+    assert truncated_law(0.1, 0.02, -100.0, 100.0).code == NORMAL
+    assert truncated_law(0.0, 1.0, -NORMAL_REACH, 8.5).code != NORMAL
+    spec = pi.resolve("truncated_normal", (500, 400), std=0.02, truncate=100.0)
+    normal = pi.resolve("normal", (500, 400), std=spec.parent_std)
+    box = Box.whole(spec.shape)
+    _assert_same_bits(_run(compiled, spec, "float32", box), _run(compiled, normal, "float32", box))
+    assert np.abs(_run(compiled, spec, "float64", box)).max() < NORMAL_REACH * 0.02

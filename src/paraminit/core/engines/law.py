@@ -16,14 +16,17 @@ from scipy import special
 from ..._errors import InitError
 from ..spec import InitSpec
 
-__all__ = ["CONSTANT", "ELEMENTWISE", "NORMAL", "TRUNCATED", "TRUNCATED_FAR", "UNIFORM",
-           "ElementLaw", "element_law", "truncated_law"]
+__all__ = ["CONSTANT", "ELEMENTWISE", "ElementLaw", "NORMAL", "NORMAL_REACH", "TRUNCATED",
+           "TRUNCATED_FAR", "UNIFORM", "element_law", "truncated_law"]
 
 ELEMENTWISE = ("constant", "uniform", "normal", "truncated_normal")
 
 # Kernel codes (numba and torch engines switch on them).
 CONSTANT, UNIFORM, NORMAL, TRUNCATED, TRUNCATED_FAR = 0, 1, 2, 3, 4
 
+# The largest |z| a Box-Muller normal of stream v2 reaches, rounded up: the smallest u0 is
+# 2^-53, and sqrt(-2 ln 2^-53) = 8.5717.
+NORMAL_REACH = 8.6
 # Below this upper Phi the linear form p = Phi(lo) + u W would leave AS 241's accurate
 # range (p >= 1e-300 for the smallest u = 2^-53): Phi(-35.6) ~ 1e-279.
 _FAR_PHI = 1e-280
@@ -87,6 +90,11 @@ def element_law(spec: InitSpec) -> ElementLaw:
 
 def truncated_law(mean: float, parent_std: float, low: float, high: float) -> ElementLaw:
     """N(mean, parent_std²) truncated to [low, high] in parent-std units."""
+    if low <= -NORMAL_REACH and high >= NORMAL_REACH:
+        # Wider than every value the normal stream reaches (and the mass beyond 8.6 stds is
+        # 1e-17, below double rounding): the law is the normal, sampled as such (Box-Muller,
+        # no inverse CDF). torch's trunc_normal_(std=0.02) on [-2, 2] is this case.
+        return ElementLaw(NORMAL, mean, parent_std)
     flip = -1.0 if low >= 0.0 else 1.0
     lo, hi = (-high, -low) if flip < 0 else (low, high)
     if hi < -_AT_BOUND_SIGMAS:  # every value rounds to the inner bound
