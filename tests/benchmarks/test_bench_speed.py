@@ -1,0 +1,95 @@
+"""benchmarks/bench_speed.py on tiny sizes: the JSON has every section's rows, finite
+positive times and ratios, and every target evaluated. Timings themselves are never
+asserted (they depend on the machine)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bench_speed.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _positive(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+    out = tmp_path_factory.mktemp("speed") / "speed.json"
+    command = [sys.executable, str(SCRIPT), "--sizes", "64", "--thread-size", "64",
+               "--dirac-shape", "4", "4", "3", "3", "--repeat", "1", "--no-gpt2",
+               "--no-first-call", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stderr
+    assert "targets of issue 10" in done.stdout and "[dropin] uniform_ 64x64" in done.stderr
+    return json.loads(out.read_text())
+
+
+def test_structure(document):
+    assert {"machine", "engine", "settings", "targets", "records"} <= set(document)
+    assert document["engine"]["engine"] in ("compiled", "reference")
+    assert document["engine"]["numba"]
+    bench = _bench()
+    dropin = [r for r in document["records"] if r["section"] == "dropin"]
+    assert [(r["function"], r["shape"]) for r in dropin] == (
+        [(name, [64, 64]) for name, _ in bench.CASES] + [("dirac_", [4, 4, 3, 3])])
+    threads = [r for r in document["records"] if r["section"] == "threads"]
+    assert [r["function"] for r in threads] == list(bench.THREADED)
+    assert {r["section"] for r in document["records"]} == {"dropin", "threads"}
+
+
+def test_times_and_ratios_are_finite_and_positive(document):
+    for record in document["records"]:
+        numbers = {k: v for k, v in record.items() if k.endswith("_s") or "speedup" in k}
+        assert numbers and all(_positive(v) for v in numbers.values()), record
+        assert set(record["repeats"].values()) == {1}
+
+
+def test_every_target_is_reported(document):
+    targets = document["targets"]
+    bench = _bench()
+    assert {t["target"] for t in targets} == set(bench.TARGETS)
+    for t in targets:
+        if t["target"].startswith(("gpt2", "first call")):
+            assert t["measured"] is None and t["met"] is None  # skipped by the flags
+        else:
+            assert _positive(t["measured"]) and isinstance(t["met"], bool), t
+            wanted = t["measured"] >= t["threshold"] if t["op"] == ">=" else (
+                t["measured"] <= t["threshold"])
+            assert t["met"] == wanted
+
+
+def test_gpt2_and_first_call_rows_feed_their_targets():
+    bench = _bench()
+    records = [
+        {"section": "gpt2", "variant": "baseline"},
+        {"section": "gpt2", "variant": "meta", "speedup": 2.5, "peak_per_model": 1.2},
+        {"section": "first_call", "cache": "warm (first process)", "over_s": 3.0},
+        {"section": "first_call", "cache": "warm", "over_s": 0.2},
+        {"section": "first_call", "cache": "cold", "over_s": 6.0},
+    ]
+    judged = {t["target"]: t for t in bench.evaluate(records)}
+    assert judged["gpt2 meta+init speedup over construction"]["met"] is True
+    assert judged["gpt2 meta+init peak RSS / parameter bytes"]["met"] is False
+    first = judged["first call over warm, warm cache (s)"]
+    assert first["measured"] == 0.2 and first["met"] is True
+    assert judged["uniform_ speedup"]["met"] is None
