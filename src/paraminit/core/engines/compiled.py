@@ -62,37 +62,22 @@ tf_far = _jit_transform(tf.ndtri_far_tail)
 tf_mills = _jit_transform(tf.mills_series)
 
 
-@intrinsic
-def _float32_bits(typingctx, value):
-    """The IEEE bit pattern of a float32 as a uint32 (an LLVM bitcast)."""
-    signature = types.uint32(types.float32)
+def _bitcast(source, target, doc):
+    """An intrinsic reinterpreting a ``source`` value's bits as ``target`` (an LLVM bitcast)."""
 
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(types.uint32))
+    def typer(typingctx, value):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
 
-    return signature, codegen
+        return target(source), codegen
 
-
-@intrinsic
-def _float64_bits(typingctx, value):
-    """The IEEE bit pattern of a float64 as a uint64."""
-    signature = types.uint64(types.float64)
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(types.uint64))
-
-    return signature, codegen
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def _bits_float64(typingctx, bits):
-    """The float64 of an IEEE bit pattern."""
-    signature = types.float64(types.uint64)
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return signature, codegen
+_float32_bits = _bitcast(types.float32, types.uint32, "The IEEE bits of a float32.")
+_float64_bits = _bitcast(types.float64, types.uint64, "The IEEE bits of a float64.")
+_bits_float64 = _bitcast(types.uint64, types.float64, "The float64 of IEEE bits.")
 
 
 @_inline
