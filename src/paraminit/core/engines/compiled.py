@@ -28,8 +28,11 @@ __all__ = ["FORMATS", "fill"]
 
 # Destination formats: the buffer's dtype and how a float32 is stored in it.
 FORMATS = {"float64": 0, "float32": 1, "float16": 2, "bfloat16": 3}
-# Elements per work item: large enough to amortise scheduling, small enough to balance.
-_CHUNK = 1 << 13
+# Elements per work item: large enough to amortise scheduling, small enough to balance and
+# for the item's scratch buffers (96 KiB) to stay below malloc's mmap threshold (128 KiB).
+_CHUNK = 1 << 12
+# Below this many elements waking a second thread costs more than it saves.
+_PARALLEL_MIN = 1 << 16
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
@@ -323,5 +326,11 @@ def fill(out: np.ndarray, dtype: str, law: ElementLaw, stream: Stream, run_start
     """Write the runs' values into the flat C-contiguous ``out`` (float16/bfloat16: uint16)."""
     key0, key1 = (np.uint64(k) for k in stream.key)
     tag0, tag1 = (np.uint64(t) for t in stream.tag)
-    _fill_runs(out, FORMATS[dtype], law.code, law.constants, key0, key1, tag0, tag1,
-               run_starts, run_length, clip[0], clip[1])
+    threads = numba.get_num_threads()
+    if out.size < _PARALLEL_MIN:
+        numba.set_num_threads(1)  # this thread's setting only
+    try:
+        _fill_runs(out, FORMATS[dtype], law.code, law.constants, key0, key1, tag0, tag1,
+                   run_starts, run_length, clip[0], clip[1])
+    finally:
+        numba.set_num_threads(threads)
