@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .engines import smallest_k
 from .spec import InitSpec
 from .stream import Stream
 
@@ -111,27 +112,13 @@ def sparse(spec: InitSpec, stream: Stream) -> np.ndarray:
     params = spec.params
     out_axis, k = params["out_axis"], params["nonzeros"]
     numel = math.prod(spec.shape)
-    values = params["value_std"] * stream.normal(0, numel).reshape(spec.shape)
-    keys = stream.substream("mask").uniform(0, numel).reshape(spec.shape)
-    by_unit = np.moveaxis(keys, out_axis, 0).reshape(spec.shape[out_axis], -1)
-    keep = smallest_k(by_unit, k)
-    mask = np.moveaxis(keep.reshape(np.moveaxis(keys, out_axis, 0).shape), 0, out_axis)
-    return np.where(mask, values, 0.0)
-
-
-def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the k smallest keys of each row, ties broken by the lower index (as a stable
-    argsort would), in linear time: a selection of each row's k-th key, then its crowded rows."""
-    kth = np.partition(keys, k - 1, axis=1)[:, k - 1:k]
-    keep = keys <= kth
-    # more than k at or below the k-th key: equal keys at the k-th place (for the sparse
-    # mask, two equal 52-bit draws); keep the lowest-indexed of them
-    for row in np.flatnonzero(keep.sum(axis=1) > k):
-        below = keys[row] < kth[row]
-        tied = np.flatnonzero(keys[row] == kth[row])
-        keep[row] = below
-        keep[row, tied[:k - int(below.sum())]] = True
-    return keep
+    values = stream.normal(0, numel).reshape(spec.shape)
+    values *= params["value_std"]
+    keys = np.moveaxis(stream.substream("mask").uniform(0, numel).reshape(spec.shape),
+                       out_axis, 0)
+    keep = smallest_k(keys.reshape(keys.shape[0], -1), k)  # a view for 2-D shapes
+    np.copyto(values, 0.0, where=~np.moveaxis(keep.reshape(keys.shape), 0, out_axis))
+    return values
 
 
 def _to_layout(kernel: np.ndarray, params: dict) -> np.ndarray:

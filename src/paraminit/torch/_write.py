@@ -158,7 +158,8 @@ def _write_structured(tensor: torch.Tensor, spec: InitSpec, stream: Stream) -> t
         values = torch.from_numpy(np.ascontiguousarray(structured_values(spec, stream)))
         values = values.reshape(spec.shape).to(tensor.device)
     if values.numel():
-        check_magnitude(float(values.abs().max()), dtype)
+        low, high = torch.aminmax(values)
+        check_magnitude(max(float(high), -float(low)), dtype)
     with torch.no_grad():
         tensor.copy_(_rounded(values, tensor.dtype))
     return tensor

@@ -35,7 +35,7 @@ from .reference import box_indices
 
 __all__ = ["Box", "DTYPES", "ELEMENTWISE", "ElementLaw", "Prepared", "STANDARD_NORMAL",
            "STANDARD_UNIFORM", "element_law", "engine_name", "fill_box", "flat_values",
-           "prepare", "sample_box", "set_num_threads"]
+           "prepare", "sample_box", "set_num_threads", "smallest_k"]
 
 ENGINES = ("compiled", "reference")
 
@@ -180,6 +180,11 @@ def flat_values(law: ElementLaw, stream: Stream, start: int, stop: int) -> np.nd
         _engine()[1].fill(out, "float64", law, stream, np.array([start], dtype=np.uint64),
                           stop - start, (-math.inf, math.inf))
     return out
+
+
+def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k smallest of each row's keys (2-D float64), ties to the lower index."""
+    return _engine()[1].smallest_k(keys, k)
 
 
 def sample_box(spec: InitSpec, stream: Stream, dtype: object = "float32",

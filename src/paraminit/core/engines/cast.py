@@ -114,7 +114,7 @@ def cast_array(values: np.ndarray, dtype: str) -> np.ndarray:
     """Whole float64 values (a structured init's) to a NumPy ``dtype`` by the policy."""
     values = np.asarray(values, dtype=np.float64)
     if values.size:
-        check_magnitude(float(np.abs(values).max()), dtype)
+        check_magnitude(max(float(values.max()), -float(values.min())), dtype)
     if dtype == "float64":
         return values
     single = values.astype(np.float32)

@@ -24,7 +24,7 @@ from ..stream import Stream
 from . import transforms as tf
 from .law import CONSTANT, NORMAL, TRUNCATED, UNIFORM, ElementLaw
 
-__all__ = ["FORMATS", "fill"]
+__all__ = ["FORMATS", "fill", "smallest_k"]
 
 # Destination formats: the buffer's dtype and how a float32 is stored in it.
 FORMATS = {"float64": 0, "float32": 1, "float16": 2, "bfloat16": 3}
@@ -334,3 +334,23 @@ def fill(out: np.ndarray, dtype: str, law: ElementLaw, stream: Stream, run_start
                    run_starts, run_length, clip[0], clip[1])
     finally:
         numba.set_num_threads(threads)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def smallest_k(keys, k):
+    """The reference's :func:`~.reference.smallest_k` (same mask), rows in parallel."""
+    rows, cols = keys.shape
+    keep = np.zeros((rows, cols), dtype=np.bool_)
+    for row in numba.prange(rows):
+        line = keys[row]
+        kth = np.partition(line, k - 1)[k - 1]
+        wanted = k
+        for j in range(cols):
+            if line[j] < kth:
+                keep[row, j] = True
+                wanted -= 1
+        for j in range(cols):  # the lowest-indexed keys equal to the k-th complete k
+            if wanted > 0 and line[j] == kth:
+                keep[row, j] = True
+                wanted -= 1
+    return keep

@@ -13,7 +13,7 @@ from . import transforms as tf
 from .law import CONSTANT, NORMAL, TRUNCATED, TRUNCATED_FAR, UNIFORM, ElementLaw
 
 __all__ = ["box_indices", "fill", "from_uniform", "law_values", "normal_values",
-           "uniform_values"]
+           "smallest_k", "uniform_values"]
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _ONE = np.uint64(1)
@@ -145,3 +145,18 @@ def fill(out: np.ndarray, dtype: str, law: ElementLaw, stream: Stream, run_start
             stored = {"float32": single, "float16": single.astype(np.float16).view(np.uint16),
                       "bfloat16": bfloat16_bits(single)}[dtype]
         out[first * run_length:(first + starts.size) * run_length] = stored
+
+
+def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k smallest keys of each row, ties broken by the lower index (as a stable
+    argsort would), in linear time: a selection of each row's k-th key, then its crowded rows."""
+    kth = np.partition(keys, k - 1, axis=1)[:, k - 1:k]
+    keep = keys <= kth
+    # more than k at or below the k-th key: equal keys at the k-th place (for the sparse
+    # mask, two equal 52-bit draws); keep the lowest-indexed of them
+    for row in np.flatnonzero(keep.sum(axis=1) > k):
+        below = keys[row] < kth[row]
+        tied = np.flatnonzero(keys[row] == kth[row])
+        keep[row] = below
+        keep[row, tied[:k - int(below.sum())]] = True
+    return keep
