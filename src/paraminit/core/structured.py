@@ -81,6 +81,8 @@ def support(spec: InitSpec) -> tuple[tuple[np.ndarray, ...], float]:
     kernel centre k//2 from input channel d to output g·out_per_group + d, in every group.
     """
     shape, params = spec.shape, spec.params
+    if math.prod(shape) == 0:
+        return tuple(np.zeros(0, dtype=np.intp) for _ in shape), 0.0
     if spec.distribution == "identity":
         diagonal = np.arange(min(shape))
         return (diagonal, diagonal), params["gain"]
@@ -112,6 +114,8 @@ def sparse(spec: InitSpec, stream: Stream) -> np.ndarray:
     params = spec.params
     out_axis, k = params["out_axis"], params["nonzeros"]
     numel = math.prod(spec.shape)
+    if numel == 0:
+        return np.zeros(spec.shape)
     values = stream.normal(0, numel).reshape(spec.shape)
     values *= params["value_std"]
     keys = np.moveaxis(stream.substream("mask").uniform(0, numel).reshape(spec.shape),

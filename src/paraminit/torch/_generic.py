@@ -11,7 +11,7 @@ from typing import Any, Literal
 import torch
 
 from .._errors import InitError
-from ..core.schemes import get_scheme, resolve
+from ..core.schemes import resolve, validate
 from ._write import empty_noop, write_spec
 
 __all__ = ["init_", "lecun_normal_", "lecun_uniform_", "msra_", "variance_scaling_"]
@@ -60,13 +60,15 @@ def init_(
         >>> round(float(w.std()), 3)
         0.042
     """
-    get_scheme(scheme)  # an unknown name fails even on an empty tensor
     if seed is not None and generator is not None:
         raise InitError(
             f"init_: pass seed or generator, not both; received seed={seed!r} and a "
             "generator. An explicit seed fixes the values; drop one of them"
         )
-    if empty_noop(tensor):
+    if tensor.numel() == 0:
+        # bad names and option values fail even on an empty tensor; its shape is not checked
+        validate(scheme, {"layout": layout, **options})
+        empty_noop(tensor)
         return tensor
     spec = resolve(scheme, tuple(tensor.shape), layout=layout, **options)
     return write_spec(tensor, spec, seed=seed, generator=generator, name=name, function="init_")

@@ -184,6 +184,8 @@ def flat_values(law: ElementLaw, stream: Stream, start: int, stop: int) -> np.nd
 
 def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
     """Mask of the k smallest of each row's keys (2-D float64), ties to the lower index."""
+    if k == 0:  # e.g. torch's sparse_ with a sparsity that zeroes every input
+        return np.zeros(keys.shape, dtype=bool)
     return _engine()[1].smallest_k(keys, k)
 
 

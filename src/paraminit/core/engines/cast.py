@@ -47,9 +47,10 @@ def round_to(values: np.ndarray, dtype: str) -> np.ndarray:
     """The policy's rounding of float64 values, returned as float64 (exact) for comparison."""
     if dtype == "float64":
         return np.asarray(values, dtype=np.float64)
-    single = np.asarray(values, dtype=np.float64).astype(np.float32)
-    if dtype == "float16":
-        return single.astype(np.float16).astype(np.float64)
+    with np.errstate(over="ignore"):  # overflow to inf is the answer, checked by the callers
+        single = np.asarray(values, dtype=np.float64).astype(np.float32)
+        if dtype == "float16":
+            return single.astype(np.float16).astype(np.float64)
     if dtype == "bfloat16":
         return _bfloat16_value(bfloat16_bits(single)).astype(np.float64)
     return single.astype(np.float64)
