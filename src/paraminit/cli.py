@@ -27,6 +27,7 @@ __all__ = ["main", "parse_method", "parse_methods", "parse_seeds", "parse_shape"
 EXIT_CLAIM_FAILED = 3  # bench: a paper's claim did not hold (1 stays Python's crash code)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
+_MAX_SEEDS = 10_000  # a range of seeds beyond this is a typo, not an experiment
 
 
 def _scalar(text: str) -> Any:
@@ -115,9 +116,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         for part in text.split(","):
             low, dash, high = part.strip().partition("-")
             if dash:
+                if int(high) - int(low) >= _MAX_SEEDS:
+                    raise InitError(f"--seeds: the range {part.strip()!r} holds more than "
+                                    f"{_MAX_SEEDS} seeds; give a shorter range such as 0-4")
                 seeds += range(int(low), int(high) + 1)
             else:
                 seeds.append(int(low))
+    except InitError:
+        raise
     except ValueError:
         seeds = []
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
@@ -437,8 +443,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except InitError as error:
-        print(f"paraminit: error: {error}", file=sys.stderr)
+        print(f"paraminit: error: {_one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # a file or folder named on the command line
+        where = f" {error.filename!r}" if error.filename else ""
+        print(f"paraminit: error: cannot use{where}: {error.strerror or error}; check the path "
+              "and its permissions", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

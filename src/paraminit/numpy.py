@@ -15,12 +15,14 @@ Every registered scheme is also available as a JAX-style factory::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from ._errors import InitError
+from .core import validate as _validate
 from .core.engines import ELEMENTWISE, Box, sample_box
 from .core.engines.cast import cast_array
 from .core.schemes import ALIASES, REGISTRY, get_scheme, resolve, validate
@@ -90,9 +92,28 @@ def sample(
     """
     target = _dtype(dtype)
     spec = _spec(scheme_or_spec, shape, layout, options)
-    if spec.distribution in ELEMENTWISE:
-        return sample_box(spec, Stream(seed, name), target)
-    return cast_array(structured_values(spec, Stream(seed, name)), target.name)
+    stream = Stream(seed, _validate.text("name", name))
+    with _allocation(spec, target):
+        if spec.distribution in ELEMENTWISE:
+            return sample_box(spec, stream, target)
+        return cast_array(structured_values(spec, stream), target.name)
+
+
+@contextmanager
+def _allocation(spec: InitSpec, dtype: np.dtype, count: int | None = None) -> Iterator[None]:
+    """NumPy's MemoryError (or its 'array is too big') as an InitError with the size."""
+    try:
+        yield
+    except InitError:
+        raise
+    except (MemoryError, ValueError) as error:
+        if isinstance(error, ValueError) and "too big" not in str(error):
+            raise
+        count = math.prod(spec.shape) if count is None else count
+        raise InitError(
+            f"cannot allocate {count} {dtype.name} values for shape {spec.shape} "
+            f"({count * dtype.itemsize / 2**30:.3g} GiB, more with working copies): "
+            "sample a smaller shape, or element ranges with sample_elements") from None
 
 
 def sample_elements(
@@ -105,14 +126,20 @@ def sample_elements(
     or a worker thread computes. Element-wise laws only (structured inits need the whole).
     """
     target = _dtype(dtype)
+    if not isinstance(spec, InitSpec):
+        raise InitError(f"spec must be an InitSpec (from paraminit.resolve); received "
+                        f"{_validate.show(spec)}")
     numel = math.prod(spec.shape)
-    stop = numel if stop is None else stop
+    start = _validate.integer("start", start)
+    stop = numel if stop is None else _validate.integer("stop", stop)
     if not 0 <= start <= stop <= numel:
         raise InitError(
             f"need 0 <= start <= stop <= {numel} for shape {spec.shape}; "
-            f"received start={start!r}, stop={stop!r}"
+            f"received start={_validate.show(start)}, stop={_validate.show(stop)}"
         )
-    return sample_box(spec, Stream(seed, name), target, Box.flat(numel, start, stop))
+    stream = Stream(seed, _validate.text("name", name))
+    with _allocation(spec, target, stop - start):
+        return sample_box(spec, stream, target, Box.flat(numel, start, stop))
 
 
 def factory(scheme: str, *, layout: str = "torch", **options: Any) -> Callable[..., np.ndarray]:

@@ -94,7 +94,7 @@ def test_param_where_none_is_taken():
     with raises(r"slope applies only to nonlinearity='leaky_relu'; received slope=0.1 with "
                 r"nonlinearity='tanh'"):
         pi.resolve("he_normal", (3, 3), nonlinearity="tanh", slope=0.1)
-    with raises(r"points must be an int >= 2; received True"):
+    with raises(r"points must be an int in \[2, 1024\]; received True"):
         pi.numeric_gain("tanh", points=True)
 
 

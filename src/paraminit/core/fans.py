@@ -10,11 +10,13 @@ things in different frameworks, so the layout is an explicit argument here.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from .._errors import InitError
+from . import validate
 
 __all__ = ["FanConvention", "Fans", "LAYOUTS", "Layout", "compute_fans"]
 
@@ -142,32 +144,29 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
 
 
-def _check_shape(shape: object) -> tuple[int, ...]:
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        shape = (shape,)
-    if not isinstance(shape, Sequence) or isinstance(shape, str):
-        raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
-    dims = []
-    for d in shape:
-        if isinstance(d, bool) or (not isinstance(d, int) and not hasattr(d, "__index__")):
-            raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
-        d = int(d)
-        if d < 0:
-            raise InitError(f"shape must be a sequence of non-negative ints; received {shape!r}")
-        dims.append(d)
-    return tuple(dims)
+def check_fan_options(
+    *, groups: object = 1, transposed: object = False, in_axis: object = None,
+    out_axis: object = None, stride: object = None, fan_convention: object = "paraminit",
+) -> None:
+    """The shape-free checks of the fan options, for schemes that compute fans and those
+    that do not alike (a misspelt fan option is a mistake either way)."""
+    validate.integer("groups", groups, minimum=1)
+    validate.boolean("transposed", transposed)
+    validate.choice("fan_convention", fan_convention, _CONVENTIONS)
+    for argument, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
+        if axis is not None:
+            validate.integer(argument, axis, hint="; pass an axis of the shape, or None")
+    if stride is not None:
+        _stride_values(stride, "positive ints, one per kernel dim")
 
 
-def _check_choice(argument: str, value: object, choices: Sequence[str]) -> None:
-    if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise InitError(f"{argument} must be one of {allowed}; received {value!r}")
-
-
-def _check_positive_int(argument: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InitError(f"{argument} must be a positive int; received {value!r}")
-    return value
+def _stride_values(stride: object, count: str) -> tuple[int, ...]:
+    values = stride if isinstance(stride, Sequence) and not isinstance(stride, str) else (stride,)
+    if not values or any(validate.is_bool(s) or not isinstance(s, numbers.Integral)
+                         or not 1 <= s <= validate.MAX_ELEMENTS for s in values):
+        raise InitError(f"stride must be a positive int or {count}; received "
+                        f"{validate.show(stride)}")
+    return tuple(int(s) for s in values)
 
 
 def compute_fans(
@@ -208,12 +207,13 @@ def compute_fans(
         >>> compute_fans((256, 128, 3, 3)).fan_in
         1152.0
     """
-    dims = _check_shape(shape)
+    dims = validate.shape(shape)
     custom = in_axis is not None or out_axis is not None
     if not custom:
-        _check_choice("layout", layout, LAYOUTS)
-    _check_choice("fan_convention", fan_convention, _CONVENTIONS)
-    groups = _check_positive_int("groups", groups)
+        validate.choice("layout", layout, LAYOUTS)
+    check_fan_options(groups=groups, transposed=transposed, in_axis=in_axis,
+                      out_axis=out_axis, fan_convention=fan_convention)  # stride: below
+    groups, transposed = int(groups), bool(transposed)  # type: ignore[call-overload]
     rank = len(dims)
     if rank < 2:
         raise InitError(
@@ -230,12 +230,8 @@ def compute_fans(
             )
         axes = []
         for argument, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
-            if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < rank:
-                raise InitError(
-                    f"{argument} must be an int in [-{rank}, {rank - 1}] for shape {dims}; "
-                    f"received {axis!r}"
-                )
-            axes.append(axis % rank)
+            axes.append(validate.integer(argument, axis, minimum=-rank, maximum=rank - 1,
+                                         hint=f" for shape {dims}") % rank)
         if axes[0] == axes[1]:
             raise InitError(
                 f"in_axis and out_axis must differ; both are axis {axes[0]} of shape {dims}"
@@ -300,14 +296,11 @@ def _check_stride(
         return None
     if n_kernel == 0:
         raise InitError(f"stride applies to convolution weights; shape {dims} has no kernel dims")
-    if isinstance(stride, int) and not isinstance(stride, bool):
-        stride = (stride,) * n_kernel
-    values = tuple(stride) if isinstance(stride, Sequence) else (stride,)
-    if len(values) != n_kernel or any(
-        isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in values
-    ):
-        raise InitError(
-            f"stride must be a positive int or {n_kernel} positive ints (one per kernel dim "
-            f"of shape {dims}); received {stride!r}"
-        )
+    count = f"{n_kernel} positive ints (one per kernel dim of shape {dims})"
+    values = _stride_values(stride, count)
+    if not isinstance(stride, Sequence):
+        values *= n_kernel
+    if len(values) != n_kernel:
+        raise InitError(f"stride must be a positive int or {count}; received "
+                        f"{validate.show(stride)}")
     return values

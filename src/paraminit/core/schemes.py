@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._errors import InitError
-from .fans import LAYOUTS, Fans, _check_choice, _check_shape, compute_fans
+from . import validate as _validate
+from .fans import LAYOUTS, Fans, check_fan_options, compute_fans
 from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
 from .spec import InitSpec
 
@@ -40,21 +41,8 @@ _SQRT3 = math.sqrt(3.0)  # U(-r, r) has std r/sqrt(3)
 # option validation
 
 
-def _number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InitError(f"{name} must be a finite number; received {value!r}")
-    if positive and value <= 0:
-        raise InitError(f"{name} must be > 0; received {value!r}")
-    if nonnegative and value < 0:
-        raise InitError(f"{name} must be >= 0; received {value!r}")
-    return float(value)
-
-
-def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise InitError(f"{name} must be one of {allowed}; received {value!r}")
-    return value
+_number = _validate.real  # (argument, value, *, positive=, nonnegative=) -> float
+_choice = _validate.choice  # (argument, value, choices) -> str
 
 
 def _gain_option(value: Any) -> float:
@@ -251,9 +239,13 @@ def _build_uniform(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     low, high = _number("low", o["low"]), _number("high", o["high"])
     if not low < high:
         raise InitError(f"low must be < high; received low={low!r}, high={high!r}")
-    half = (high - low) / 2.0
+    half, mean = (high - low) / 2.0, (low + high) / 2.0
+    if not math.isfinite(half):  # the width overflows float64, its halves do not
+        half = high / 2.0 - low / 2.0
+    if not math.isfinite(mean):
+        mean = low / 2.0 + high / 2.0
     return _plain(
-        ctx, o, distribution="uniform", mean=(low + high) / 2.0, std=half / _SQRT3, bound=half,
+        ctx, o, distribution="uniform", mean=mean, std=half / _SQRT3, bound=half,
         formula=f"w ~ U({low:g}, {high:g}); std = (high - low)/sqrt(12) = {half / _SQRT3:.7g}",
     )
 
@@ -313,7 +305,9 @@ def _build_orthogonal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
 def _out_axis(ctx: _Context) -> int:
     options = ctx.fan_options
     if options.get("out_axis") is not None:
-        return int(options["out_axis"]) % len(ctx.shape)
+        rank = len(ctx.shape)
+        return _validate.integer("out_axis", options["out_axis"], minimum=-rank,
+                                 maximum=rank - 1, hint=f" for shape {ctx.shape}") % rank
     if ctx.layout == "torch":
         return 0
     return len(ctx.shape) - 1
@@ -332,9 +326,8 @@ def _build_identity(ctx: _Context, o: dict[str, Any]) -> InitSpec:
 
 def _build_dirac(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     ctx.require_rank(3, 5)
-    groups = ctx.fan_options["groups"]  # the same `groups` as the convolution's fans
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise InitError(f"groups must be a positive int; received {groups!r}")
+    # the same `groups` as the convolution's fans
+    groups = _validate.integer("groups", ctx.fan_options["groups"], minimum=1)
     out_axis = _out_axis(ctx)
     in_axis = 1 if ctx.layout == "torch" and out_axis == 0 else len(ctx.shape) - 2
     out_channels = ctx.shape[out_axis]
@@ -356,20 +349,29 @@ def _build_dirac(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     )
 
 
+_MARTENS_NONZEROS = 15  # Martens 2010, §5: 15 non-zero incoming weights per unit
+
+
 def _build_sparse(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     ctx.require_rank(2, 2)
     out_axis = _out_axis(ctx)
     fan_in = ctx.shape[1 - out_axis]
     std = _number("std", o["std"], positive=True)
+    if o["sparsity"] is not None and o["nonzeros"] is not None:
+        raise InitError(
+            f"sparse takes nonzeros or sparsity, not both; received nonzeros="
+            f"{_validate.show(o['nonzeros'])} and sparsity={_validate.show(o['sparsity'])}. "
+            "Drop one: nonzeros counts the non-zero inputs per unit, sparsity the zero fraction"
+        )
     if o["sparsity"] is not None:
         sparsity = _number("sparsity", o["sparsity"], nonnegative=True)
         if sparsity >= 1.0:
             raise InitError(f"sparsity must be in [0, 1); received {sparsity!r}")
         nonzeros = fan_in - math.ceil(sparsity * fan_in)
     else:
-        nonzeros = o["nonzeros"]
-        if isinstance(nonzeros, bool) or not isinstance(nonzeros, int) or nonzeros < 1:
-            raise InitError(f"nonzeros must be a positive int; received {nonzeros!r}")
+        nonzeros = _validate.integer(
+            "nonzeros", _MARTENS_NONZEROS if o["nonzeros"] is None else o["nonzeros"],
+            minimum=1, hint=" (the non-zero inputs per unit)")
         if nonzeros > fan_in:
             raise InitError(
                 f"nonzeros={nonzeros} exceeds the {fan_in} inputs per unit of shape "
@@ -627,7 +629,7 @@ _ENTRIES = [
             "k = nonzeros (default 15) or fan_in - ceil(sparsity * fan_in)",
             "Martens 2010, 'Deep learning via Hessian-free optimization', ICML, §5 (sparse "
             "initialization, 15 non-zero incoming weights per unit)",
-            {"nonzeros": 15, "sparsity": None, "std": 1.0}, _build_sparse, "structured", (),
+            {"nonzeros": None, "sparsity": None, "std": 1.0}, _build_sparse, "structured", (),
             ("torch's sparse_(sparsity) zeroes ceil(sparsity * rows) entries per *column* of "
              "its (out, in) weight, i.e. per input; here each unit (output) gets k non-zeros",)),
     _scheme("delta_orthogonal", "orthogonal matrix at the kernel's centre tap, zeros elsewhere",
@@ -711,9 +713,12 @@ def resolve(
             f"{entry.name} got unknown option(s) {', '.join(map(repr, unknown))}; "
             f"its options are: {allowed}"
         )
-    dims = _check_shape(shape)
+    dims = _validate.shape(shape)
     if in_axis is None and out_axis is None:
-        _check_choice("layout", layout, LAYOUTS)
+        _choice("layout", layout, LAYOUTS)
+    # checked for every scheme: a bad fan option is a mistake even where no fans are read
+    check_fan_options(groups=groups, transposed=transposed, in_axis=in_axis,
+                      out_axis=out_axis, stride=stride, fan_convention=fan_convention)
     fan_options = {
         "groups": groups, "transposed": transposed, "in_axis": in_axis, "out_axis": out_axis,
         "stride": stride, "fan_convention": fan_convention,

@@ -38,6 +38,7 @@ from .. import __version__
 from .._errors import InitError
 from ..core.schemes import get_scheme, resolve
 from ..torch import init_
+from ..torch._lsuv import check_options as check_lsuv_options
 from ..torch._lsuv import lsuv
 from ..torch._probe import probe
 from ._data import Dataset, load_dataset
@@ -87,6 +88,7 @@ MODEL_METHODS: dict[str, dict[str, Any]] = {
         "formula": "W <- orthogonal; repeat W <- W / std(layer output) while |std - 1| >= tol",
         "paper": "Mishkin & Matas 2016, 'All you need is a good init', ICLR, Algorithm 1",
         "options": ("target_std", "tol", "max_iter", "center"),
+        "check": check_lsuv_options,
     },
 }
 
@@ -325,6 +327,10 @@ def _model_method_details(method: Method) -> dict[str, Any]:
     if unknown:
         raise InitError(f"method {method.label!r}: unknown option(s) {', '.join(unknown)}; "
                         f"{method.name} takes {', '.join(about['options'])}")
+    try:  # every value checked now, before a run (or the CLI's --out) is touched
+        about["check"](**method.options)
+    except InitError as error:
+        raise InitError(f"method {method.label!r}: {error}") from None
     return {"method": method.label, "scheme": method.name, "options": dict(method.options),
             "summary": about["summary"], "formula": about["formula"], "paper": about["paper"],
             "notes": [], "specs": []}

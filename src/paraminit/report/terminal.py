@@ -35,16 +35,18 @@ def render_table(
     if stream.isatty():
         try:
             from rich.console import Console
+            from rich.markup import escape
             from rich.table import Table
         except ImportError:  # rich is an optional extra
             pass
         else:
-            table = Table(title=title, show_lines=False)
+            # every string may be user input (a module named "[/]"): shown, never markup
+            table = Table(title=escape(title), show_lines=False)
             keep = (0, len(columns) - 1) if no_wrap is None else tuple(no_wrap)
             for i, column in enumerate(columns):
-                table.add_column(column, overflow="fold", no_wrap=i in keep)
+                table.add_column(escape(column), overflow="fold", no_wrap=i in keep)
             for i, row in enumerate(cells):
-                table.add_row(*row, style=styles[i] if styles else None)
+                table.add_row(*map(escape, row), style=styles[i] if styles else None)
             Console(file=stream).print(table)
             return
     widths = [max(len(str(c)), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
@@ -83,6 +85,13 @@ def _run_name(event: Mapping[str, Any]) -> str:
     """"method seed S", and the grid cell (e.g. "depth 60") when the run is part of one."""
     where = f" ({event['where']})" if "where" in event else ""
     return f"{event['method']} seed {event['seed']}{where}"
+
+
+def _markup_free(text: object) -> str:
+    """``text`` for a rich progress column (which reads markup), shown literally."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 class CompareProgress:
@@ -140,7 +149,8 @@ class CompareProgress:
         if kind == "measure":  # a measurement that trains nothing: its own bar
             key = f"measure:{event['task']}"
             if key not in self._tasks:
-                self._tasks[key] = bars.add_task(event["task"], total=event["total"], info="")
+                self._tasks[key] = bars.add_task(_markup_free(event["task"]),
+                                                 total=event["total"], info="")
             bars.update(self._tasks[key], completed=event["done"])
             if event["done"] >= event["total"]:
                 bars.remove_task(self._tasks.pop(key))
@@ -149,7 +159,7 @@ class CompareProgress:
             self._overall = bars.add_task("all runs", total=event["runs"], info="")
         run = event["run"]
         if kind == "run_start":
-            self._tasks[run] = bars.add_task(_run_name(event),
+            self._tasks[run] = bars.add_task(_markup_free(_run_name(event)),
                                              total=event["steps"], info="")
         elif kind == "step" and run in self._tasks:
             bars.update(self._tasks[run], completed=event["step"],
@@ -159,4 +169,4 @@ class CompareProgress:
                 bars.remove_task(self._tasks.pop(run))
             record = event["record"]
             bars.update(self._overall, advance=1,
-                        info=f"last: {event['method']} {record['verdict']}")
+                        info=_markup_free(f"last: {event['method']} {record['verdict']}"))

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import optimize
 
 from .._errors import InitError
+from ..core import validate
 from ._activation import Activation, ActivationLike, resolve_activation
 from ._quadrature import (
     ZERO_VARIANCE_STD,
@@ -85,17 +86,17 @@ class NoFixedPoint(InitError):
 
 
 def _variance(argument: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InitError(f"{argument} must be a finite number >= 0; received {value!r}")
-    if value < 0:
+    number = validate.real(argument, value)
+    if number < 0:
         raise InitError(f"{argument} must be >= 0 (it is a variance); received {value!r}")
-    return float(value)
+    return number
 
 
 def _correlation(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 <= value <= 1:
+    number = validate.real("c", value)
+    if not -1 <= number <= 1:
         raise InitError(f"c must be a correlation, a number in [-1, 1]; received {value!r}")
-    return float(value)
+    return number
 
 
 def _brentq(fn: Callable[[float], float], low: float, high: float) -> float:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .._errors import InitError
+from ..core import validate as _validate
 from ..core.gains import gain as _gain
 from ..core.schemes import REGISTRY, resolve
 from ..core.spec import InitSpec, truncated_std_factor
@@ -71,13 +72,31 @@ _DEFAULT_LEAKY_SLOPE = 0.01  # torch's calculate_gain('leaky_relu') default
 # validation: messages name the argument, the value and the fix
 
 
+def check_call(function: str, tensor: Any, generator: Any = None) -> None:
+    """``tensor`` is a tensor and ``generator`` a torch.Generator or None: an InitError
+    naming ``function`` instead of an AttributeError deep inside."""
+    if not isinstance(tensor, Tensor) and not torch.overrides.has_torch_function((tensor,)):
+        raise InitError(f"{function}: tensor must be a torch.Tensor; received "
+                        f"{_validate.show(tensor)} ({type(tensor).__name__}). Pass the "
+                        "parameter itself, e.g. layer.weight")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InitError(f"{function}: generator must be a torch.Generator or None; received "
+                        f"{_validate.show(generator)}. Make one with "
+                        "torch.Generator().manual_seed(0)")
+
+
 def _real(function: str, argument: str, value: Any, *, allow_inf: bool = False) -> float:
     """A real number (int, float, NumPy scalar, 0-d tensor), not bool, as float."""
     if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
         value = value.item()
     if isinstance(value, bool) or not hasattr(value, "__float__") or isinstance(value, complex):
-        raise InitError(f"{function}: {argument} must be a real number; received {value!r}")
-    number = float(value)
+        raise InitError(f"{function}: {argument} must be a real number; received "
+                        f"{_validate.show(value)}")
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        raise InitError(f"{function}: {argument} must be a real number within float64's range "
+                        f"(about 1.8e308); received {_validate.show(value)}") from None
     if math.isnan(number) or (math.isinf(number) and not allow_inf):
         raise InitError(f"{function}: {argument} must be finite; received {value!r}")
     return number
@@ -103,12 +122,13 @@ def _leaky_slope(function: str, argument: str, param: Any) -> float:
             f"a float; received {param!r} of type {type(param).__name__}. Pass e.g. "
             f"{argument}=0.2"
         )
-    if not math.isfinite(param):
+    try:
+        return _validate.real(argument, param)
+    except InitError:
         raise InitError(
             f"{function}: {argument} (the negative slope of 'leaky_relu') must be finite; "
-            f"received {param!r}"
-        )
-    return float(param)
+            f"received {_validate.show(param)}"
+        ) from None
 
 
 def _nonlinearity(function: str, nonlinearity: Any) -> str:
@@ -269,8 +289,12 @@ def _no_grad_trunc_normal_(
 
 def _no_grad_fill_(tensor: Tensor, val: float) -> Tensor:
     """``tensor.fill_(val)`` under no_grad (any dtype, exactly as torch)."""
-    with torch.no_grad():
-        return tensor.fill_(val)
+    try:
+        with torch.no_grad():
+            return tensor.fill_(val)
+    except (OverflowError, RuntimeError, TypeError) as error:  # fill_ writes all or nothing
+        raise InitError(f"constant_: {tensor.dtype} cannot hold val={_validate.show(val)} "
+                        f"({error}); pass a value the dtype holds, or a wider dtype") from None
 
 
 def _no_grad_zero_(tensor: Tensor) -> Tensor:
@@ -324,6 +348,7 @@ def uniform_(
     Example:
         >>> w = uniform_(torch.empty(3, 5), -0.1, 0.1)
     """
+    check_call("uniform_", tensor, generator)
     if torch.overrides.has_torch_function_variadic(tensor):
         return torch.overrides.handle_torch_function(
             uniform_, (tensor,), tensor=tensor, a=a, b=b, generator=generator
@@ -344,6 +369,7 @@ def normal_(
     Example:
         >>> w = normal_(torch.empty(3, 5), std=0.02)
     """
+    check_call("normal_", tensor, generator)
     if torch.overrides.has_torch_function_variadic(tensor):
         return torch.overrides.handle_torch_function(
             normal_, (tensor,), tensor=tensor, mean=mean, std=std, generator=generator
@@ -378,6 +404,7 @@ def trunc_normal_(
     Example:
         >>> w = trunc_normal_(torch.empty(768, 768), std=0.02, a=-0.04, b=0.04)
     """
+    check_call("trunc_normal_", tensor, generator)
     return _no_grad_trunc_normal_(tensor, mean, std, a, b, generator=generator)
 
 
@@ -387,6 +414,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     Example:
         >>> w = constant_(torch.empty(3, 5), 0.3)
     """
+    check_call("constant_", tensor)
     if torch.overrides.has_torch_function_variadic(tensor):
         return torch.overrides.handle_torch_function(
             constant_, (tensor,), tensor=tensor, val=val
@@ -400,6 +428,7 @@ def ones_(tensor: Tensor) -> Tensor:
     Example:
         >>> w = ones_(torch.empty(3, 5))
     """
+    check_call("ones_", tensor)
     return _no_grad_fill_(tensor, 1.0)
 
 
@@ -409,6 +438,7 @@ def zeros_(tensor: Tensor) -> Tensor:
     Example:
         >>> w = zeros_(torch.empty(3, 5))
     """
+    check_call("zeros_", tensor)
     return _no_grad_zero_(tensor)
 
 
@@ -421,6 +451,7 @@ def eye_(tensor: Tensor) -> Tensor:
     Example:
         >>> w = eye_(torch.empty(3, 5))
     """
+    check_call("eye_", tensor)
     _require_rank("eye_", tensor, (2,), "eye_ fills a Linear weight; for conv use dirac_")
     return write_spec(tensor, resolve("identity", _shape(tensor)), function="eye_")
 
@@ -439,6 +470,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     Example:
         >>> w = dirac_(torch.empty(24, 8, 3, 3), groups=3)
     """
+    check_call("dirac_", tensor)
     _require_rank("dirac_", tensor, (3, 4, 5),
                   "dirac_ fills a Conv1d/2d/3d weight; for a Linear weight use eye_")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
@@ -471,6 +503,7 @@ def xavier_uniform_(
     Example:
         >>> w = xavier_uniform_(torch.empty(3, 5), gain=calculate_gain("relu"))
     """
+    check_call("xavier_uniform_", tensor, generator)
     _require_fans("xavier_uniform_", tensor)
     g = _positive_gain("xavier_uniform_", gain)
     if tensor.numel() == 0:
@@ -496,6 +529,7 @@ def xavier_normal_(
     Example:
         >>> w = xavier_normal_(torch.empty(3, 5))
     """
+    check_call("xavier_normal_", tensor, generator)
     _require_fans("xavier_normal_", tensor)
     g = _positive_gain("xavier_normal_", gain)
     if tensor.numel() == 0:
@@ -542,6 +576,7 @@ def kaiming_uniform_(
     Example:
         >>> w = kaiming_uniform_(torch.empty(3, 5), mode="fan_in", nonlinearity="relu")
     """
+    check_call("kaiming_uniform_", tensor, generator)
     if torch.overrides.has_torch_function_variadic(tensor):
         return torch.overrides.handle_torch_function(
             kaiming_uniform_, (tensor,), tensor=tensor, a=a, mode=mode,
@@ -570,6 +605,7 @@ def kaiming_normal_(
     Example:
         >>> w = kaiming_normal_(torch.empty(3, 5), mode="fan_out", nonlinearity="relu")
     """
+    check_call("kaiming_normal_", tensor, generator)
     return _kaiming("kaiming_normal_", "he_normal", tensor, a, mode, nonlinearity, generator)
 
 
@@ -594,6 +630,7 @@ def orthogonal_(
     Example:
         >>> w = orthogonal_(torch.empty(3, 5))
     """
+    check_call("orthogonal_", tensor, generator)
     if tensor.dim() < 2:
         raise InitError(
             f"orthogonal_: only tensors with 2 or more dimensions are supported; received a "
@@ -628,6 +665,7 @@ def sparse_(
     Example:
         >>> w = sparse_(torch.empty(3, 5), sparsity=0.1)
     """
+    check_call("sparse_", tensor, generator)
     _require_rank("sparse_", tensor, (2,), "sparse_ fills a 2-D (rows, cols) matrix")
     # Each column (axis 1) is a "unit" choosing its non-zero rows (axis 0).
     spec = resolve("sparse", _shape(tensor), in_axis=0, out_axis=1,

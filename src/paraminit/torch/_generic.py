@@ -11,7 +11,9 @@ from typing import Any, Literal
 import torch
 
 from .._errors import InitError
+from ..core import validate as _validate
 from ..core.schemes import resolve, validate
+from ._dropin import check_call
 from ._write import empty_noop, write_spec
 
 __all__ = ["init_", "lecun_normal_", "lecun_uniform_", "msra_", "variance_scaling_"]
@@ -60,6 +62,8 @@ def init_(
         >>> round(float(w.std()), 3)
         0.042
     """
+    check_call("init_", tensor, generator)
+    _validate.text("name", name)
     if seed is not None and generator is not None:
         raise InitError(
             f"init_: pass seed or generator, not both; received seed={seed!r} and a "
@@ -105,6 +109,7 @@ def lecun_normal_(
     Example:
         >>> w = lecun_normal_(torch.empty(256, 512))  # std 1/sqrt(512) = 0.0442
     """
+    check_call("lecun_normal_", tensor, generator)
     return _fan_scheme(tensor, "lecun_normal", generator, "lecun_normal_", groups=groups,
                        transposed=transposed)
 
@@ -127,6 +132,7 @@ def lecun_uniform_(
     Example:
         >>> w = lecun_uniform_(torch.empty(256, 512))  # bound sqrt(3/512) = 0.0765
     """
+    check_call("lecun_uniform_", tensor, generator)
     return _fan_scheme(tensor, "lecun_uniform", generator, "lecun_uniform_", groups=groups,
                        transposed=transposed)
 
@@ -156,6 +162,7 @@ def variance_scaling_(
     Example:
         >>> w = variance_scaling_(torch.empty(256, 128, 3, 3), 2.0)  # result std 0.0417
     """
+    check_call("variance_scaling_", tensor, generator)
     return _fan_scheme(tensor, "variance_scaling", generator, "variance_scaling_",
                        scale=scale, mode=mode, distribution=distribution, groups=groups,
                        transposed=transposed)
@@ -182,5 +189,6 @@ def msra_(
     Example:
         >>> w = msra_(torch.empty(256, 128, 3, 3))  # std sqrt(2/1152) = 0.0417
     """
+    check_call("msra_", tensor, generator)
     return _fan_scheme(tensor, "msra", generator, "msra_", variance_norm=variance_norm,
                        groups=groups, transposed=transposed)

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from .._errors import InitError
+from ..core import validate
+from ..core.stream import _check_seed
 from ._generic import init_
 
 __all__ = ["LSUVRecord", "lsuv"]
@@ -161,13 +163,21 @@ def _stats(output: torch.Tensor, channel: int | None) -> tuple[float, torch.Tens
     return std, values.mean(dim=dims)
 
 
-def _check(name: str, value: Any, *, integer: bool = False) -> None:
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InitError(f"lsuv: {name} must be an int >= 0; received {value!r}")
-    elif (isinstance(value, bool) or not isinstance(value, (int, float))
-          or not math.isfinite(value) or value <= 0):
-        raise InitError(f"lsuv: {name} must be a finite number > 0; received {value!r}")
+def check_options(*, target_std: Any = 1.0, tol: Any = 0.1, max_iter: Any = 10,
+                  center: Any = False, seed: Any = 0) -> None:
+    """lsuv's options, checked before anything runs (also by ``compare``'s method check)."""
+    for argument, value in (("target_std", target_std), ("tol", tol)):
+        try:
+            validate.real(argument, value, positive=True)
+        except InitError:
+            raise InitError(f"lsuv: {argument} must be a finite number > 0; received "
+                            f"{validate.show(value)}") from None
+    try:
+        validate.integer("max_iter", max_iter, minimum=0, hint=" (rescalings per layer)")
+        validate.boolean("center", center)
+    except InitError as error:
+        raise InitError(f"lsuv: {error}") from None
+    _check_seed(seed)
 
 
 def lsuv(
@@ -228,9 +238,7 @@ def lsuv(
         >>> all(r.converged for r in records)
         True
     """
-    _check("target_std", target_std)
-    _check("tol", tol)
-    _check("max_iter", max_iter, integer=True)
+    check_options(target_std=target_std, tol=tol, max_iter=max_iter, center=center, seed=seed)
     if not isinstance(model, nn.Module):
         raise InitError(f"lsuv: model must be a torch.nn.Module; received {type(model).__name__}")
     layers = _layers(model)

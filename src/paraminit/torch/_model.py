@@ -19,6 +19,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _NormBase
 
 from .._errors import InitError
+from ..core import validate
 from ..core.stream import _check_seed
 from ._plan import Plan, PlanRow, Slot, discover, resolve_plan
 from ._rules import normalise
@@ -67,8 +68,10 @@ def init(
 
     Raises:
         InitError: a scheme that does not fit a parameter (``dirac`` on a Linear weight),
-            bad rules, meta parameters without ``device`` or without a rule; the model is
-            then unchanged.
+            bad rules, meta parameters without ``device`` or without a rule, a parameter
+            that cannot be written in place (``expand``-ed, an inference tensor), a
+            protected parameter sharing memory with one to be written; all are checked
+            before the first write, so the model is then unchanged.
 
     Presets (He et al. 2015 §2.2; Glorot & Bengio 2010 §4.2; LeCun et al. 1998 §4.6;
     Saxe et al. 2014 §3): weights of Linear/Conv/ConvTranspose/Bilinear/MHA/RNN input
@@ -97,6 +100,8 @@ def init(
     buffers = _meta_buffers(model, prefix, target)
     if dry_run:
         return plan
+    _check_protected_memory(plan, slots)
+    _check_writable(plan, slots)
     values = _sample(plan, slots, seed, target)
     _apply(slots, values)
     for module, name, tensor in buffers:
@@ -121,6 +126,79 @@ def _check_meta(plan: Plan, slots: list[Slot], device: torch.device | None) -> N
                 f"{status[slot.name]}: it has no values to keep. Add a Rule for it (e.g. "
                 f"Rule({slot.name!r}, 'normal', std=0.02)) or construct its module on a device"
             )
+
+
+def _targets(plan: Plan, slots: list[Slot]) -> list[Slot]:
+    initialised = {row.parameter for row in plan if row.status == "init"}
+    return [slot for slot in slots if slot.name in initialised]
+
+
+def _check_writable(plan: Plan, slots: list[Slot]) -> None:
+    """Every parameter to be written takes an in-place copy: checked before the first write,
+    so a failure leaves the whole model untouched."""
+    for slot in _targets(plan, slots):
+        param = slot.param
+        if param.is_meta:
+            continue  # replaced, not written
+        problem = None
+        if param.is_inference():
+            problem = ("it was created under torch.inference_mode(), and inference tensors "
+                       "cannot be updated in place outside it. Build the model outside "
+                       "inference_mode, or, outside it, give the parameter a normal copy: "
+                       "module.weight = nn.Parameter(module.weight.clone())")
+        elif _overlaps_itself(param):
+            problem = (f"its elements share memory (strides {tuple(param.stride())} for shape "
+                       f"{tuple(param.shape)}, e.g. from expand()), so one value cannot be "
+                       "written per element. Give it its own memory: "
+                       "module.weight = nn.Parameter(weight.clone())")
+        if problem is not None:
+            raise InitError(f"parameter {slot.name!r} ({slot.module_type}) cannot be written: "
+                            f"{problem}. Nothing was written")
+
+
+def _overlaps_itself(tensor: torch.Tensor) -> bool:
+    """Whether two elements of ``tensor`` are one memory location: a stride-0 dim of size
+    > 1 (``expand``), or what torch's own internal-overlap test (the one ``copy_`` runs)
+    answers YES for."""
+    if any(stride == 0 and size > 1 for size, stride in zip(tensor.shape, tensor.stride(),
+                                                              strict=True)):
+        return True
+    return torch._debug_has_internal_overlap(tensor) == 1
+
+
+def _memory_span(tensor: torch.Tensor) -> tuple[int, int]:
+    """[first, last + 1) byte addresses ``tensor``'s elements occupy (strides are >= 0)."""
+    start = tensor.data_ptr()
+    extent = sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride(),
+                                                               strict=True))
+    return start, start + (extent + 1) * tensor.element_size()
+
+
+def _real_memory(tensor: torch.Tensor) -> bool:
+    return not tensor.is_meta and tensor.numel() > 0 and tensor.device.type != "meta"
+
+
+def _check_protected_memory(plan: Plan, slots: list[Slot]) -> None:
+    """A protected parameter sharing memory with one to be initialised would be overwritten
+    through that memory: refuse the contradiction rather than break the protection."""
+    protected = {row.parameter for row in plan if row.status == "protected"}
+    if not protected:
+        return
+    keep = [(slot, _memory_span(slot.param)) for slot in slots
+            if slot.name in protected and _real_memory(slot.param)]
+    for slot in _targets(plan, slots):
+        if not _real_memory(slot.param):
+            continue
+        start, stop = _memory_span(slot.param)
+        for kept, (kept_start, kept_stop) in keep:
+            same_device = kept.param.device == slot.param.device
+            if same_device and start < kept_stop and kept_start < stop:
+                raise InitError(
+                    f"parameter {kept.name!r} is protected but shares memory with "
+                    f"{slot.name!r}, which this init writes: the write would change it too. "
+                    f"Protect {slot.name!r} as well, tie them as one nn.Parameter, or give "
+                    f"{kept.name!r} its own memory (nn.Parameter(p.clone())). Nothing was "
+                    "written")
 
 
 def _meta_buffers(model: nn.Module, prefix: str,
@@ -226,6 +304,11 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
 
     ``plan`` defaults to ``init(model, dry_run=True)``: the default preset's plan.
     """
+    z = validate.real("z", z, positive=True)
+    validate.boolean("std", std)
+    if plan is not None and not isinstance(plan, Plan):
+        raise InitError(f"plan must be a Plan from paraminit.torch.init (or None for the "
+                        f"default preset's); received {validate.show(plan)}")
     if plan is None:
         plan = init(model, dry_run=True)
     records: list[AuditRecord] = []

@@ -21,6 +21,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.conv import _ConvNd
 
 from .._errors import InitError
+from ..core import validate
 from ..core.fans import Fans, compute_fans
 from ..core.schemes import resolve
 from ..core.spec import InitSpec
@@ -140,6 +141,7 @@ def discover(model: nn.Module, prefix: str = "") -> list[Slot]:
         raise InitError(f"model must be a torch.nn.Module; received {type(model).__name__}")
     if not isinstance(prefix, str):
         raise InitError(f"prefix must be a str such as 'encoder.'; received {prefix!r}")
+    validate.text("prefix", prefix)
     mha_out = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
     slots: list[Slot] = []
     by_id: dict[int, Slot] = {}
@@ -147,7 +149,8 @@ def discover(model: nn.Module, prefix: str = "") -> list[Slot]:
         for local, param in module._parameters.items():
             if param is None:
                 continue
-            name = prefix + (f"{module_name}.{local}" if module_name else local)
+            name = validate.text("parameter name",
+                                 prefix + (f"{module_name}.{local}" if module_name else local))
             if isinstance(param, nn.parameter.UninitializedParameter):
                 raise InitError(
                     f"parameter {name!r} of {type(module).__name__} is uninitialized (a lazy "

@@ -15,11 +15,14 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
 
 from .._errors import InitError
+from ..core import validate as _validate
 from ..core.fans import _CONVENTIONS
 from ..core.schemes import get_scheme, validate
 
@@ -331,37 +334,99 @@ def rules_to_json(rules: Iterable[Any], *, indent: int = 2) -> str:
 
 
 def rules_from_json(text: str) -> list[Rule]:
-    """Rules from a JSON array (or an object ``{"rules": [...]}``); errors name the line."""
+    """Rules from a JSON array (or an object ``{"rules": [...]}``); errors name the line.
+
+    Linear in the size of the text: each rule's line number comes from one pass over it.
+    """
+    text = _document_text(text, "JSON")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise InitError(f"rules JSON: {error.msg} at line {error.lineno}, column "
                         f"{error.colno}") from None
+    except RecursionError:
+        raise InitError(f"rules JSON: nested deeper than Python's recursion limit "
+                        f"({sys.getrecursionlimit()}); a rule needs 3 levels (array, rule, "
+                        "options): flatten the document") from None
+    except ValueError as error:  # e.g. an integer literal of more than 4300 digits
+        raise InitError(f"rules JSON: {error}") from None
     if isinstance(data, Mapping):
         unknown = sorted(set(data) - {"rules"})
         if unknown or "rules" not in data:
             raise InitError("rules JSON: the top level must be an array of rules or an object "
-                            f"with the single key 'rules'; found keys {sorted(data)}")
+                            f"with the single key 'rules'; found keys "
+                            f"{_validate.show(sorted(data))}")
         data = data["rules"]
     if not isinstance(data, list):
         raise InitError(f"rules JSON: expected an array of rules; received {type(data).__name__}")
-    lines = _json_element_lines(text, len(data))
+    lines = line_numbers(text, _json_element_offsets(text, len(data)))
     return [Rule.from_dict(item, where=f"rule #{i} (line {lines[i]})")
             for i, item in enumerate(data)]
 
 
-def _json_element_lines(text: str, count: int) -> list[int]:
-    """Line of each element of the (first) rules array, found with ``raw_decode``."""
-    decoder = json.JSONDecoder()
-    start = text.index("[", re.search(r'"rules"\s*:', text).end()  # type: ignore[union-attr]
-                       if text.lstrip().startswith("{") else 0)
-    lines, index = [], start + 1
-    for _ in range(count):
-        while text[index] in " \t\r\n,":
-            index += 1
-        lines.append(text.count("\n", 0, index) + 1)
-        _, index = decoder.raw_decode(text, index)
+def _document_text(text: object, kind: str) -> str:
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InitError(f"rules {kind}: not UTF-8 text ({error.reason} at byte "
+                            f"{error.start}); save the file as UTF-8") from None
+    if not isinstance(text, str):
+        raise InitError(f"rules {kind}: expected the document as a str; received "
+                        f"{type(text).__name__}. Pass the file's text, or use load_rules(path)")
+    return text
+
+
+def line_numbers(text: str, offsets: Sequence[int]) -> list[int]:
+    """The 1-based line of each of the ascending character ``offsets`` into ``text``.
+
+    One pass over ``text`` for all offsets together (counting newlines from the previous
+    offset), so n rules in a document cost O(len(text) + n), not O(n * len(text)).
+    """
+    lines, line, previous = [], 1, 0
+    for offset in offsets:
+        if offset < previous:
+            raise ValueError(f"offsets must ascend; {offset} follows {previous}")
+        line += text.count("\n", previous, offset)
+        lines.append(line)
+        previous = offset
     return lines
+
+
+_SPACE = " \t\r\n"
+
+
+def _skip(text: str, index: int, chars: str = _SPACE) -> int:
+    while index < len(text) and text[index] in chars:
+        index += 1
+    return index
+
+
+def _json_element_offsets(text: str, count: int) -> list[int]:
+    """Offset of each element of the rules array, found with ``raw_decode``.
+
+    The array is the document itself or the value of its (last) ``"rules"`` key, however
+    that key is written (``"\\u0072ules"`` too): keys are decoded, not searched for.
+    """
+    decoder = json.JSONDecoder()
+    index = _skip(text, 0)
+    if text[index] == "{":
+        start, index = -1, _skip(text, index + 1)
+        while text[index] != "}":
+            key, index = decoder.raw_decode(text, index)
+            index = _skip(text, index)  # then ':'
+            value_at = _skip(text, index + 1)
+            if key == "rules":
+                start = value_at
+            _, index = decoder.raw_decode(text, value_at)
+            index = _skip(text, index, _SPACE + ",")
+        index = start
+    offsets, index = [], index + 1  # past the array's '['
+    for _ in range(count):
+        index = _skip(text, index, _SPACE + ",")
+        offsets.append(index)
+        _, index = decoder.raw_decode(text, index)
+    return offsets
 
 
 def _toml_value(value: Any, where: str) -> str:
@@ -412,9 +477,16 @@ def _tomllib() -> Any:
 def rules_from_toml(text: str) -> list[Rule]:
     """Rules from TOML ``[[rules]]`` tables; errors name the rule and its line."""
     toml = _tomllib()
+    text = _document_text(text, "TOML")
     try:
         data = toml.loads(text)
     except toml.TOMLDecodeError as error:
+        raise InitError(f"rules TOML: {error}") from None
+    except RecursionError:
+        raise InitError(f"rules TOML: nested deeper than Python's recursion limit "
+                        f"({sys.getrecursionlimit()}); a rule needs 2 levels ([[rules]] and "
+                        "its options): flatten the document") from None
+    except ValueError as error:  # e.g. an integer literal of more than 4300 digits
         raise InitError(f"rules TOML: {error}") from None
     unknown = sorted(set(data) - {"rules"})
     if unknown:
@@ -431,14 +503,23 @@ def rules_from_toml(text: str) -> list[Rule]:
 
 
 def load_rules(path: Any) -> list[Rule]:
-    """Rules from a ``.json`` or ``.toml`` file."""
-    from pathlib import Path
+    """Rules from a ``.json`` or ``.toml`` file; a file that cannot be read is an InitError."""
 
+    if not isinstance(path, (str, PathLike)):
+        raise InitError(f"path must be a str or os.PathLike naming a .json or .toml file; "
+                        f"received {_validate.show(path)}")
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix not in (".json", ".toml"):
         raise InitError(f"rules file must end in .json or .toml; received {str(file)!r}")
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InitError(f"{file}: not UTF-8 text ({error.reason} at byte {error.start}); save "
+                        "the rules file as UTF-8") from None
+    except OSError as error:
+        raise InitError(f"rules file {str(file)!r} cannot be read ({error.strerror or error}); "
+                        "check the path and its permissions") from None
     try:
         return rules_from_json(text) if suffix == ".json" else rules_from_toml(text)
     except InitError as error:

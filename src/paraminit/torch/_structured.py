@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from ._dropin import check_call
 from ._generic import _fan_scheme
 
 __all__ = ["conv_orthogonal_", "delta_orthogonal_", "random_walk_"]
@@ -45,6 +46,7 @@ def delta_orthogonal_(
         >>> bool((w[:, :, 1, 1].T @ w[:, :, 1, 1] - torch.eye(32)).abs().max() < 1e-5)
         True
     """
+    check_call("delta_orthogonal_", tensor, generator)
     return _fan_scheme(tensor, "delta_orthogonal", generator, "delta_orthogonal_", gain=gain,
                   center=center)
 
@@ -72,6 +74,7 @@ def conv_orthogonal_(
         >>> abs(ratio - 1) < 1e-5
         True
     """
+    check_call("conv_orthogonal_", tensor, generator)
     return _fan_scheme(tensor, "conv_orthogonal", generator, "conv_orthogonal_", gain=gain)
 
 
@@ -90,4 +93,5 @@ def random_walk_(
     Example:
         >>> w = random_walk_(torch.empty(100, 100), "relu")  # std 1.4317 / 10
     """
+    check_call("random_walk_", tensor, generator)
     return _fan_scheme(tensor, "random_walk", generator, "random_walk_", nonlinearity=nonlinearity)
