@@ -13,7 +13,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from os import PathLike
 from pathlib import Path
@@ -333,6 +333,22 @@ def rules_to_json(rules: Iterable[Any], *, indent: int = 2) -> str:
     return json.dumps([r.to_dict() for r in as_rules(rules)], indent=indent)
 
 
+def _loads(loader: Callable[[str], Any], decode_error: type[ValueError], text: str,
+           kind: str, levels: str) -> Any:
+    """``loader(text)`` with its resource errors as InitError; ``decode_error`` (a
+    ValueError the caller formats with its position) passes through."""
+    try:
+        return loader(text)
+    except decode_error:
+        raise
+    except RecursionError:
+        raise InitError(f"rules {kind}: nested deeper than Python's recursion limit "
+                        f"({sys.getrecursionlimit()}); a rule needs {levels}: flatten the "
+                        "document") from None
+    except ValueError as error:  # e.g. an integer literal of more than 4300 digits
+        raise InitError(f"rules {kind}: {error}") from None
+
+
 def rules_from_json(text: str) -> list[Rule]:
     """Rules from a JSON array (or an object ``{"rules": [...]}``); errors name the line.
 
@@ -340,16 +356,11 @@ def rules_from_json(text: str) -> list[Rule]:
     """
     text = _document_text(text, "JSON")
     try:
-        data = json.loads(text)
+        data = _loads(json.loads, json.JSONDecodeError, text, "JSON",
+                      "3 levels (array, rule, options)")
     except json.JSONDecodeError as error:
         raise InitError(f"rules JSON: {error.msg} at line {error.lineno}, column "
                         f"{error.colno}") from None
-    except RecursionError:
-        raise InitError(f"rules JSON: nested deeper than Python's recursion limit "
-                        f"({sys.getrecursionlimit()}); a rule needs 3 levels (array, rule, "
-                        "options): flatten the document") from None
-    except ValueError as error:  # e.g. an integer literal of more than 4300 digits
-        raise InitError(f"rules JSON: {error}") from None
     if isinstance(data, Mapping):
         unknown = sorted(set(data) - {"rules"})
         if unknown or "rules" not in data:
@@ -479,14 +490,9 @@ def rules_from_toml(text: str) -> list[Rule]:
     toml = _tomllib()
     text = _document_text(text, "TOML")
     try:
-        data = toml.loads(text)
+        data = _loads(toml.loads, toml.TOMLDecodeError, text, "TOML",
+                      "2 levels ([[rules]] and its options)")
     except toml.TOMLDecodeError as error:
-        raise InitError(f"rules TOML: {error}") from None
-    except RecursionError:
-        raise InitError(f"rules TOML: nested deeper than Python's recursion limit "
-                        f"({sys.getrecursionlimit()}); a rule needs 2 levels ([[rules]] and "
-                        "its options): flatten the document") from None
-    except ValueError as error:  # e.g. an integer literal of more than 4300 digits
         raise InitError(f"rules TOML: {error}") from None
     unknown = sorted(set(data) - {"rules"})
     if unknown:
