@@ -19,6 +19,7 @@ import paraminit.numpy as pn
 import paraminit.torch as pit
 from paraminit import InitError
 from paraminit.core import validate
+from paraminit.core.stream import Stream
 
 HUGE = 10**400  # beyond float64: float(HUGE) raises OverflowError
 SURROGATE = "w\ud800"  # a lone surrogate: UTF-8 cannot encode it
@@ -56,6 +57,13 @@ def test_validate_text_names_the_lone_surrogate():
     with raises(r"name must be valid Unicode text; received 'w\\ud800', whose character "
                 r"'\\ud800' at index 1 is a lone surrogate"):
         validate.text("name", SURROGATE)
+
+
+@pytest.mark.parametrize(("args", "argument"),
+                         [((SURROGATE,), "name"), (("w", SURROGATE), "purpose")])
+def test_stream_refuses_a_lone_surrogate_in_its_name_or_purpose(args, argument):
+    with raises(rf"{argument} must be valid Unicode text; received 'w\\ud800'"):
+        Stream(0, *args)
 
 
 def test_validate_shape_caps_the_element_count():

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import InitError
+from . import validate
 
 __all__ = ["MAX_SEED", "STREAM_VERSION", "Stream", "philox4x32_10"]
 
@@ -96,15 +97,14 @@ class Stream:
 
     def __post_init__(self) -> None:
         seed = _check_seed(self.seed)
-        if not isinstance(self.name, str):
-            raise InitError(f"name must be a str; received {self.name!r}")
-        name = self.name.encode("utf-8")
+        name = validate.text("name", self.name).encode("utf-8")
+        purpose = validate.text("purpose", self.purpose).encode("utf-8")
         digest = hashlib.sha256(
             _DOMAIN
             + seed.to_bytes(8, "little")
             + len(name).to_bytes(8, "little")
             + name
-            + self.purpose.encode("utf-8")
+            + purpose
         ).digest()
         words = np.frombuffer(digest, dtype="<u4")
         object.__setattr__(self, "seed", seed)
