@@ -19,7 +19,7 @@ from torch import nn
 import paraminit.torch as pit
 from paraminit import InitError
 from paraminit.report.terminal import CompareProgress, render_table
-from paraminit.torch._rules import line_numbers
+from paraminit.plan._io import line_numbers
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

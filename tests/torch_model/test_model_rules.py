@@ -11,7 +11,7 @@ nn = torch.nn
 
 import paraminit.torch as pit  # noqa: E402
 from paraminit import InitError  # noqa: E402
-from paraminit.torch._rules import rules_from_json  # noqa: E402
+from paraminit.plan import rules_from_json  # noqa: E402
 
 RULES = [
     pit.Rule(nn.Linear, "he_normal", mode="fan_out", bias="torch"),
@@ -47,10 +47,10 @@ def test_json_and_toml_round_trip(tmp_path):
 
 def test_aliases_and_custom_types_by_dotted_name():
     rule = pit.Rule.from_dict({"select": "Linear", "scheme": "kaiming_normal"})
-    assert rule.scheme == "he_normal" and rule.select[0].value is nn.Linear
+    assert rule.scheme == "he_normal" and rule.select[0].cls is nn.Linear
     # a class of an imported module, by its dotted path (never imported by the reader)
     rule = pit.Rule.from_dict({"select": f"{__name__}.Custom", "scheme": "zeros"})
-    assert rule.select[0].value is Custom
+    assert rule.select[0].cls is Custom
     assert pit.Rule.from_dict(rule.to_dict()) == rule
 
 

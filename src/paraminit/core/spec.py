@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
 import numpy as np
 
 from .._errors import InitError
+from . import validate
 from .fans import Fans
 
 __all__ = ["Distribution", "InitSpec", "truncated_std_factor"]
@@ -151,6 +152,35 @@ class InitSpec:
             sigma = self.parent_std
             return (self.mean + self.truncation[0] * sigma, self.mean + self.truncation[1] * sigma)
         return None
+
+    def scaled(self, factor: float, reason: str = "") -> InitSpec:
+        """The same law with its spread multiplied by ``factor`` (a rule's ``std_scale``).
+
+        Random laws scale about their mean: a normal's std, a uniform's half-width, a
+        truncated normal's parent std (its bounds move with it, the truncation in parent
+        stds stays), a structured law's gain (orthogonal, identity, delta/conv orthogonal) or
+        a sparse law's value std. Zeros stay zeros. A non-zero constant and dirac have no
+        spread to scale: give them ``value=`` or another scheme.
+        """
+        factor = validate.real("std_scale", factor, positive=True)
+        if self.distribution in ("dirac", "constant") and (self.distribution == "dirac"
+                                                           or self.mean != 0.0):
+            raise InitError(
+                f"std_scale={factor:g} cannot scale {self.scheme} ({self.describe()}): its "
+                "values are fixed, with no spread to multiply. Set the value itself "
+                "(constant's value=) or drop std_scale from this rule")
+        params = dict(self.params)
+        for key in ("gain", "value_std"):
+            if key in params:
+                params[key] = params[key] * factor
+        mean = self.mean * factor if self.distribution == "identity" else self.mean
+        why = f" ({reason})" if reason else ""
+        return replace(
+            self, std=self.std * factor, mean=mean, params=params,
+            bound=self.bound * factor if self.bound is not None else None,
+            gain=self.gain * factor if self.gain is not None else None,
+            formula=f"{self.formula}, x {factor:.6g}{why}",
+            notes=(*self.notes, f"std x {factor:.6g}{why}"))
 
     def explain(self) -> str:
         """Human-readable account: what was read, the formula with numbers, the paper."""

@@ -28,7 +28,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ..plan import PRESETS as PRESETS
+from ..plan import ROLES as ROLES
+from ..plan import (
+    InitWarning,
+    Plan,
+    PlanRow,
+    Rule,
+    load_rules,
+    rules_from_json,
+    rules_from_toml,
+    rules_to_json,
+    rules_to_toml,
+)
 from . import _dropin
+from ._describe import register_describer
 from ._dropin import (
     calculate_gain,
     constant,
@@ -61,17 +75,6 @@ from ._generic import init_, lecun_normal_, lecun_uniform_, msra_, variance_scal
 from ._lsuv import LSUVRecord, lsuv
 from ._meta import skip_default_init
 from ._model import AuditRecord, audit, init
-from ._plan import InitWarning, Plan, PlanRow
-from ._rules import PRESETS as PRESETS
-from ._rules import ROLES as ROLES
-from ._rules import (
-    Rule,
-    load_rules,
-    rules_from_json,
-    rules_from_toml,
-    rules_to_json,
-    rules_to_toml,
-)
 from ._structured import conv_orthogonal_, delta_orthogonal_, random_walk_
 
 # PRESETS and ROLES (tuples) are public too, outside __all__, which lists callables.
@@ -110,6 +113,7 @@ __all__ = [
     "orthogonal_",
     "probe",
     "random_walk_",
+    "register_describer",
     "rules_from_json",
     "rules_from_toml",
     "rules_to_json",

@@ -10,9 +10,9 @@ from typing import Any
 import torch.nn as nn
 
 from .._errors import InitError
+from ..plan import load_rules
 from ..report.terminal import render_table
 from ._model import audit, init
-from ._rules import load_rules
 
 __all__ = ["explain_model", "load_factory"]
 

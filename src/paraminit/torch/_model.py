@@ -21,8 +21,9 @@ from torch.nn.modules.batchnorm import _NormBase
 from .._errors import InitError
 from ..core import validate
 from ..core.stream import _check_seed
-from ._plan import Plan, PlanRow, Slot, discover, resolve_plan
-from ._rules import normalise
+from ..plan import ParamInfo, Plan, PlanRow, resolve_plan
+from ..plan.recipes import normalise
+from ._describe import Binding, describe, modules_by_name
 from ._write import write_spec
 
 __all__ = ["AuditRecord", "audit", "init"]
@@ -92,9 +93,14 @@ def init(
     patterns = (protect,) if isinstance(protect, str) else tuple(protect)
     if not all(isinstance(p, str) for p in patterns):
         raise InitError(f"protect must be parameter names or globs (str); received {protect!r}")
-    slots = discover(model, prefix)
-    plan = resolve_plan(slots, rule_list, preset, seed=seed, protect=patterns)
-    plan.prefix = prefix
+    slots = describe(model, prefix)
+    modules = modules_by_name(slots)
+
+    def is_instance(info: ParamInfo, cls: type) -> bool:
+        return isinstance(modules[info.name], cls)
+
+    plan = resolve_plan([slot.info for slot in slots], rule_list, preset, seed=seed,
+                        protect=patterns, prefix=prefix, is_instance=is_instance)
     target = torch.device(device) if device is not None else None
     _check_meta(plan, slots, target)
     buffers = _meta_buffers(model, prefix, target)
@@ -110,7 +116,7 @@ def init(
     return plan
 
 
-def _check_meta(plan: Plan, slots: list[Slot], device: torch.device | None) -> None:
+def _check_meta(plan: Plan, slots: list[Binding], device: torch.device | None) -> None:
     status = {row.parameter: row.status for row in plan}
     for slot in slots:
         if not slot.param.is_meta:
@@ -122,18 +128,18 @@ def _check_meta(plan: Plan, slots: list[Slot], device: torch.device | None) -> N
             )
         if status[slot.name] != "init":
             raise InitError(
-                f"parameter {slot.name!r} ({slot.module_type}) is on the meta device and "
+                f"parameter {slot.name!r} ({slot.info.module_type}) is on the meta device and "
                 f"{status[slot.name]}: it has no values to keep. Add a Rule for it (e.g. "
                 f"Rule({slot.name!r}, 'normal', std=0.02)) or construct its module on a device"
             )
 
 
-def _targets(plan: Plan, slots: list[Slot]) -> list[Slot]:
+def _targets(plan: Plan, slots: list[Binding]) -> list[Binding]:
     initialised = {row.parameter for row in plan if row.status == "init"}
     return [slot for slot in slots if slot.name in initialised]
 
 
-def _check_writable(plan: Plan, slots: list[Slot]) -> None:
+def _check_writable(plan: Plan, slots: list[Binding]) -> None:
     """Every parameter to be written takes an in-place copy: checked before the first write,
     so a failure leaves the whole model untouched."""
     for slot in _targets(plan, slots):
@@ -152,7 +158,7 @@ def _check_writable(plan: Plan, slots: list[Slot]) -> None:
                        "written per element. Give it its own memory: "
                        "module.weight = nn.Parameter(weight.clone())")
         if problem is not None:
-            raise InitError(f"parameter {slot.name!r} ({slot.module_type}) cannot be written: "
+            raise InitError(f"parameter {slot.name!r} ({slot.info.module_type}) cannot be written: "
                             f"{problem}. Nothing was written")
 
 
@@ -178,7 +184,7 @@ def _real_memory(tensor: torch.Tensor) -> bool:
     return not tensor.is_meta and tensor.numel() > 0 and tensor.device.type != "meta"
 
 
-def _check_protected_memory(plan: Plan, slots: list[Slot]) -> None:
+def _check_protected_memory(plan: Plan, slots: list[Binding]) -> None:
     """A protected parameter sharing memory with one to be initialised would be overwritten
     through that memory: refuse the contradiction rather than break the protection."""
     protected = {row.parameter for row in plan if row.status == "protected"}
@@ -224,7 +230,7 @@ def _meta_buffers(model: nn.Module, prefix: str,
     return out
 
 
-def _sample(plan: Plan, slots: list[Slot], seed: int,
+def _sample(plan: Plan, slots: list[Binding], seed: int,
             device: torch.device | None) -> dict[str, torch.Tensor]:
     """Every initialised parameter's values, in new tensors (the model is not touched)."""
     by_parameter: dict[str, list[PlanRow]] = {}
@@ -245,14 +251,14 @@ def _sample(plan: Plan, slots: list[Slot], seed: int,
                 write_spec(view, row.spec, seed=seed, name=row.name,  # type: ignore[arg-type]
                            function="paraminit.torch.init")
             except InitError as error:
-                raise InitError(f"{row.name!r} ({slot.module_type}): {error}") from None
-        if slot.padding_idx is not None:
-            tensor[slot.padding_idx].zero_()
+                raise InitError(f"{row.name!r} ({slot.info.module_type}): {error}") from None
+        if slot.info.padding_idx is not None:
+            tensor[slot.info.padding_idx].zero_()
         values[slot.name] = tensor
     return values
 
 
-def _apply(slots: list[Slot], values: dict[str, torch.Tensor]) -> None:
+def _apply(slots: list[Binding], values: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for slot in slots:
             tensor = values.get(slot.name)
@@ -312,7 +318,7 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
     if plan is None:
         plan = init(model, dry_run=True)
     records: list[AuditRecord] = []
-    current = {slot.name: slot for slot in discover(model, plan.prefix)}
+    current = {slot.name: slot for slot in describe(model, plan.prefix)}
     planned = {row.parameter for row in plan}
     conflicts: set[str] = set()
     for row in plan:
@@ -336,11 +342,11 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
     return records
 
 
-def _any_alias_planned(slot: Slot, planned: set[str]) -> bool:
-    return any(name in planned for name, _, _ in slot.aliases)
+def _any_alias_planned(slot: Binding, planned: set[str]) -> bool:
+    return any(name in planned for name in slot.info.names[1:])
 
 
-def _shared_memory(slots: list[Slot]) -> list[AuditRecord]:
+def _shared_memory(slots: list[Binding]) -> list[AuditRecord]:
     spans = []
     for slot in slots:
         p = slot.param
@@ -360,7 +366,7 @@ def _shared_memory(slots: list[Slot]) -> list[AuditRecord]:
     return records
 
 
-def _std_checks(plan: Plan, current: dict[str, Slot], z: float) -> list[AuditRecord]:
+def _std_checks(plan: Plan, current: dict[str, Binding], z: float) -> list[AuditRecord]:
     records = []
     for row in plan:
         slot = current.get(row.parameter)
@@ -370,8 +376,8 @@ def _std_checks(plan: Plan, current: dict[str, Slot], z: float) -> list[AuditRec
         if row.rows is not None:
             values = values[row.rows[0]:row.rows[1]]
         flat = values.to(torch.float64).cpu().numpy()
-        if slot.padding_idx is not None:
-            flat = np.delete(flat, slot.padding_idx, axis=0)
+        if slot.info.padding_idx is not None:
+            flat = np.delete(flat, slot.info.padding_idx, axis=0)
         flat = flat.reshape(-1)
         spec, n = row.spec, flat.size
         if n == 0:
