@@ -162,8 +162,32 @@ class Binding:
         return [(self.module, self.local), *self.aliases]
 
 
+def _repeated_blocks(model: nn.Module) -> dict[str, tuple[int, int]]:
+    """``{"layers.3": (3, 12)}``: each child of an ``nn.ModuleList``/``nn.Sequential`` whose
+    two or more children are all of one type (a stack of blocks), with its index and count."""
+    blocks = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, (nn.ModuleList, nn.Sequential)):
+            continue
+        children = list(module.named_children())
+        if len(children) >= 2 and len({type(child) for _, child in children}) == 1:
+            for index, (child, _) in enumerate(children):
+                blocks[f"{name}.{child}" if name else child] = (index, len(children))
+    return blocks
+
+
+def _position(module_name: str, blocks: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """The layer index and depth of the outermost stack of blocks ``module_name`` is in."""
+    parts = module_name.split(".") if module_name else []
+    for end in range(1, len(parts) + 1):
+        found = blocks.get(".".join(parts[:end]))
+        if found is not None:
+            return {"layer": found[0], "depth": found[1]}
+    return {}
+
+
 def _info(name: str, module_name: str, module: nn.Module, local: str, param: torch.Tensor,
-          attention_out: bool) -> ParamInfo:
+          attention_out: bool, position: dict[str, int]) -> ParamInfo:
     describer = _describer(type(module))
     fields = describer(module, local, param) if describer is not None else None
     if fields is None:
@@ -175,6 +199,7 @@ def _info(name: str, module_name: str, module: nn.Module, local: str, param: tor
     if attention_out and fields.get("kind") == Kind.BIAS:
         # MultiheadAttention zeroes its out_proj bias: a kind of its own.
         fields = {**fields, "kind": Kind.ATTENTION_OUT_BIAS}
+    fields = {**position, **fields}  # a describer's own layer/depth win
     try:
         return ParamInfo(name=name, shape=tuple(int(d) for d in param.shape), module=module_name,
                          module_type=type(module).__name__,
@@ -189,6 +214,9 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
 
     The first owner (in ``named_modules`` order) owns a tied parameter: its name keys the
     stream and its rule applies; each other owner is described as its own layer sees it.
+    A parameter inside a stack of blocks (two or more children of one type in an
+    ``nn.ModuleList`` or ``nn.Sequential``, e.g. ``TransformerEncoder.layers``) gets the
+    block's index as ``layer`` and the stack's length as ``depth`` (the outermost stack).
     """
     if not isinstance(model, nn.Module):
         raise InitError(f"model must be a torch.nn.Module; received {type(model).__name__}")
@@ -197,6 +225,7 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
     validate.text("prefix", prefix)
     attention_out = {id(m.out_proj) for m in model.modules()
                      if isinstance(m, nn.MultiheadAttention)}
+    blocks = _repeated_blocks(model)
     bindings: list[Binding] = []
     by_id: dict[int, Binding] = {}
     aliases: dict[int, list[ParamInfo]] = {}
@@ -212,7 +241,7 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
                     "module): run one forward pass with a sample input before init()"
                 )
             info = _info(name, prefix + module_name, module, local, param,
-                         id(module) in attention_out)
+                         id(module) in attention_out, _position(module_name, blocks))
             if id(param) in by_id:
                 by_id[id(param)].aliases.append((module, local))
                 aliases[id(param)].append(info)
