@@ -190,8 +190,8 @@ def test_bad_engine_name_and_missing_numba(monkeypatch):
     engines._engine.cache_clear()
     try:
         monkeypatch.setenv("PARAMINIT_ENGINE", "fast")
-        with pytest.raises(InitError, match=r"PARAMINIT_ENGINE must be one of compiled, "
-                                            r"reference; received 'fast'"):
+        with pytest.raises(InitError, match=r"PARAMINIT_ENGINE must be one of 'compiled', "
+                                            r"'reference'; received 'fast'"):
             engines.engine_name()
         engines._engine.cache_clear()
         monkeypatch.setenv("PARAMINIT_ENGINE", "compiled")

@@ -200,9 +200,7 @@ GAINS["swish"] = GAINS["silu"]
 
 
 def _check_name(name: object, table: dict) -> None:
-    if not isinstance(name, str) or name not in table:
-        choices = ", ".join(repr(k) for k in sorted(table))
-        raise InitError(f"nonlinearity must be one of {choices}; received {validate.show(name)}")
+    validate.choice("nonlinearity", name, sorted(table))
 
 
 def _check_param(name: str, param: object) -> float | None:

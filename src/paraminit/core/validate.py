@@ -95,11 +95,11 @@ def boolean(argument: str, value: object) -> bool:
     return bool(value)
 
 
-def choice(argument: str, value: object, choices: Sequence[str]) -> str:
-    """One of ``choices`` (strings)."""
+def choice(argument: str, value: object, choices: Sequence[str], *, hint: str = "") -> str:
+    """One of ``choices`` (strings); ``hint`` follows the value in the message."""
     if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise InitError(f"{argument} must be one of {allowed}; received {show(value)}")
+        raise InitError(f"{argument} must be one of {allowed}; received {show(value)}{hint}")
     return str(value)
 
 

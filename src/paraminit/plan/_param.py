@@ -97,10 +97,7 @@ class ParamInfo:
     def __post_init__(self) -> None:
         validate.text("name", self.name)
         object.__setattr__(self, "shape", validate.shape(self.shape))
-        if self.role not in (*ROLES, "other"):
-            raise InitError(f"{self.name}: role must be one of "
-                            f"{', '.join(map(repr, (*ROLES, 'other')))}; received "
-                            f"{validate.show(self.role)}")
+        validate.choice(f"{self.name}: role", self.role, (*ROLES, "other"))
         try:
             object.__setattr__(self, "kind", Kind(self.kind))
         except ValueError:

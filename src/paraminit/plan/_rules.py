@@ -98,13 +98,9 @@ class _Selector:
     @classmethod
     def _explicit(cls, kind: str, text: str, where: str) -> _Selector:
         if kind == "role":
-            if text not in ROLES:
-                raise InitError(f"{where}: role must be one of {', '.join(map(repr, ROLES))}; "
-                                f"received {text!r}")
+            _validate.choice(f"{where}: role", text, ROLES)
         elif kind == "kind":
-            if text not in {k.value for k in Kind}:
-                raise InitError(f"{where}: kind must be one of "
-                                f"{', '.join(repr(k.value) for k in Kind)}; received {text!r}")
+            _validate.choice(f"{where}: kind", text, [k.value for k in Kind])
         elif kind == "type":
             found = resolve_type(text)
             if found is not None:

@@ -130,10 +130,7 @@ def register_recipe(name: str, recipe: Recipe) -> None:
 
 
 def check_preset(preset: object) -> str:
-    if not isinstance(preset, str) or preset not in _RECIPES:
-        raise InitError(f"preset must be one of {', '.join(map(repr, sorted(_RECIPES)))}; "
-                        f"received {validate.show(preset)}")
-    return preset
+    return validate.choice("preset", preset, recipe_names())
 
 
 def preset_rules(preset: str, params: Sequence[ParamInfo]) -> list[Rule]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._errors import InitError
+from ..core import validate
 from ._activation import ActivationLike
 from ._meanfield import _field, _q_or_fixed_point
 from ._quadrature import gaussian_expectation
@@ -63,10 +64,7 @@ class IsometryMoments:
 
     def spectrum_variance(self, depth: int, *, weights: WeightDistribution) -> float:
         """m2 - m1^2 = chi^(2L) L s: variance of J J^T's eigenvalues at depth L."""
-        if weights not in _WEIGHTS:
-            raise InitError(
-                f"weights must be one of 'gaussian', 'orthogonal'; received {weights!r}"
-            )
+        validate.choice("weights", weights, _WEIGHTS)
         slope = (self.variance_slope_gaussian if weights == "gaussian"
                  else self.variance_slope_orthogonal)
         layers = _depth(depth)
@@ -74,9 +72,7 @@ class IsometryMoments:
 
 
 def _depth(depth: object) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise InitError(f"depth must be a positive int (number of layers); received {depth!r}")
-    return depth
+    return validate.integer("depth", depth, minimum=1, hint=" (the number of layers)")
 
 
 def isometry_moments(

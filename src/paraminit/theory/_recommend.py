@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from scipy import optimize
 
-from .._errors import InitError
+from ..core import validate
 from ._activation import Activation, ActivationLike, resolve_activation
 from ._isometry import _depth
 from ._meanfield import (
@@ -108,9 +108,7 @@ def recommend(
     """
     layers = _depth(depth)
     bias = _variance("sigma_b2", sigma_b2)
-    if distribution not in _DISTRIBUTIONS:
-        allowed = ", ".join(repr(d) for d in _DISTRIBUTIONS)
-        raise InitError(f"distribution must be one of {allowed}; received {distribution!r}")
+    validate.choice("distribution", distribution, _DISTRIBUTIONS)
     act = resolve_activation(activation)
     point = critical_point(act, bias)
     scales = depth_scales(act, sigma_w2=point.sigma_w2, sigma_b2=bias)

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..._errors import InitError
+from .. import validate
 from ..spec import InitSpec
 from ..stream import Stream
 from .cast import DTYPES, check_representable, clip_bounds
@@ -88,9 +89,7 @@ class Box:
 @cache
 def _engine() -> tuple[str, ModuleType]:
     wanted = os.environ.get("PARAMINIT_ENGINE", "compiled")
-    if wanted not in ENGINES:
-        raise InitError(f"PARAMINIT_ENGINE must be one of {', '.join(ENGINES)}; "
-                        f"received {wanted!r}")
+    validate.choice("PARAMINIT_ENGINE", wanted, ENGINES)
     if wanted == "compiled":
         try:
             from . import compiled
@@ -114,8 +113,7 @@ def engine_name() -> str:
 
 def set_num_threads(threads: int) -> None:
     """Threads of the compiled engine (values never depend on it)."""
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InitError(f"threads must be a positive int; received {threads!r}")
+    threads = validate.integer("threads", threads, minimum=1)
     import numba
 
     numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
@@ -123,9 +121,7 @@ def set_num_threads(threads: int) -> None:
 
 def _dtype_name(dtype: object) -> str:
     name = getattr(dtype, "name", None) or str(dtype).removeprefix("torch.")
-    if name not in DTYPES:
-        raise InitError(f"dtype must be one of {', '.join(DTYPES)}; received {dtype!r}")
-    return name
+    return validate.choice("dtype", name, DTYPES)
 
 
 class Prepared(NamedTuple):
