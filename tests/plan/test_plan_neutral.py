@@ -294,3 +294,32 @@ def test_rules_round_trip_through_json_and_toml(select, std_scale, lr_scale):
     info = ParamInfo("abc", (3, 3), role="weight", kind=Kind.LINEAR, labels=frozenset({"abc"}),
                      type_names=("mylib.Dense",))
     assert rules_from_json(rules_to_json([rule]))[0].matches(info) == rule.matches(info)
+
+
+def test_std_scale_beyond_float64_is_an_init_error():
+    with pytest.raises(InitError, match=r"std_scale=1e\+300 on normal .* beyond float64's range"):
+        pi.resolve("normal", (3, 3), std=1e300).scaled(1e300)
+
+
+_FUZZ_SCHEMES = sorted(s.name for s in pi.schemes())
+
+
+@given(scheme=st.sampled_from(_FUZZ_SCHEMES),
+       shape=st.lists(st.integers(0, 5), min_size=0, max_size=4).map(tuple),
+       kind=st.sampled_from(list(Kind)), blocks=st.sampled_from([(), ("a", "b"), LSTM_GATES]),
+       std_scale=st.one_of(st.none(), st.sampled_from([5e-324, 1e-300, 1e-8, 0.5, 3.0, 1e8,
+                                                       1e300, 1.7e308])),
+       lr_scale=st.one_of(st.none(), st.floats(1e-300, 1e300)))
+def test_fuzz_plans_are_init_errors_or_finite(scheme, shape, kind, blocks, std_scale, lr_scale):
+    options = {k: v for k, v in (("std_scale", std_scale), ("lr_scale", lr_scale))
+               if v is not None}
+    try:
+        info = ParamInfo("p", shape, role="weight", kind=kind, blocks=blocks)
+        plan = resolve_plan([info], [Rule("p", scheme, **options)], "he", seed=0)
+    except InitError:
+        return
+    for row in plan:
+        assert math.isfinite(row.std) and math.isfinite(row.spec.mean)
+        if row.spec.bounds is not None:
+            assert all(math.isfinite(b) for b in row.spec.bounds)
+        assert row.std_scale == std_scale and row.lr_scale == lr_scale

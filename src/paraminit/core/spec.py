@@ -169,6 +169,10 @@ class InitSpec:
                 f"std_scale={factor:g} cannot scale {self.scheme} ({self.describe()}): its "
                 "values are fixed, with no spread to multiply. Set the value itself "
                 "(constant's value=) or drop std_scale from this rule")
+        if not math.isfinite(self.std * factor) or not math.isfinite(abs(self.mean) * factor):
+            raise InitError(
+                f"std_scale={factor:g} on {self.scheme} ({self.describe()}) gives a std beyond "
+                "float64's range (about 1.8e308); use a smaller std or std_scale")
         params = dict(self.params)
         for key in ("gain", "value_std"):
             if key in params:

@@ -271,9 +271,10 @@ def _pieces(info: ParamInfo, labels: tuple[str, ...]
     shape = info.shape
     if not labels:
         return [(None, None, shape)]
-    if shape[0] % len(labels):
-        raise InitError(f"{info.name}: dim 0 ({shape[0]}) does not split into "
-                        f"{len(labels)} blocks {labels}")
+    if not shape or shape[0] % len(labels):
+        raise InitError(f"{info.name}: shape {shape} does not split along dim 0 into "
+                        f"{len(labels)} blocks {labels}; give a shape whose dim 0 is a multiple "
+                        f"of {len(labels)}, or blocks=False in the rule")
     size = shape[0] // len(labels)
     return [(label, (i * size, (i + 1) * size), (size, *shape[1:]))
             for i, label in enumerate(labels)]
