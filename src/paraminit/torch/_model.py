@@ -20,10 +20,12 @@ from torch.nn.modules.batchnorm import _NormBase
 
 from .._errors import InitError
 from ..core import validate
+from ..core.engines import ELEMENTWISE, Box
 from ..core.stream import _check_seed
 from ..plan import ParamInfo, Plan, PlanRow, resolve_plan
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
+from ._sharded import LocalBox, local_box, local_tensor, materialise
 from ._write import write_spec
 
 __all__ = ["AuditRecord", "audit", "init"]
@@ -143,7 +145,7 @@ def _check_writable(plan: Plan, slots: list[Binding]) -> None:
     """Every parameter to be written takes an in-place copy: checked before the first write,
     so a failure leaves the whole model untouched."""
     for slot in _targets(plan, slots):
-        param = slot.param
+        param = local_tensor(slot.param)
         if param.is_meta:
             continue  # replaced, not written
         problem = None
@@ -190,12 +192,12 @@ def _check_protected_memory(plan: Plan, slots: list[Binding]) -> None:
     protected = {row.parameter for row in plan if row.status == "protected"}
     if not protected:
         return
-    keep = [(slot, _memory_span(slot.param)) for slot in slots
-            if slot.name in protected and _real_memory(slot.param)]
+    keep = [(slot, _memory_span(local_tensor(slot.param))) for slot in slots
+            if slot.name in protected and _real_memory(local_tensor(slot.param))]
     for slot in _targets(plan, slots):
-        if not _real_memory(slot.param):
+        if not _real_memory(local_tensor(slot.param)):
             continue
-        start, stop = _memory_span(slot.param)
+        start, stop = _memory_span(local_tensor(slot.param))
         for kept, (kept_start, kept_stop) in keep:
             same_device = kept.param.device == slot.param.device
             if same_device and start < kept_stop and kept_start < stop:
@@ -232,7 +234,11 @@ def _meta_buffers(model: nn.Module, prefix: str,
 
 def _sample(plan: Plan, slots: list[Binding], seed: int,
             device: torch.device | None) -> dict[str, torch.Tensor]:
-    """Every initialised parameter's values, in new tensors (the model is not touched)."""
+    """Every initialised parameter's values, in new tensors (the model is not touched).
+
+    For a DTensor the new tensor is this rank's local part, holding the values of its box of
+    the global tensor (:mod:`paraminit.torch._sharded`).
+    """
     by_parameter: dict[str, list[PlanRow]] = {}
     for row in plan:
         if row.status == "init":
@@ -243,19 +249,43 @@ def _sample(plan: Plan, slots: list[Binding], seed: int,
         if not rows:
             continue
         param = slot.param
-        where = device if param.is_meta else param.device
-        tensor = torch.empty(param.shape, dtype=param.dtype, device=where)
+        box = local_box(slot.name, param, device)
+        where = device if param.is_meta else local_tensor(param).device
+        tensor = torch.empty(box.shape, dtype=param.dtype, device=where)
         for row in rows:
-            view = tensor if row.rows is None else tensor[row.rows[0]:row.rows[1]]
             try:
-                write_spec(view, row.spec, seed=seed, name=row.name,  # type: ignore[arg-type]
-                           function="paraminit.torch.init")
+                _write_row(tensor, box, row, seed)
             except InitError as error:
                 raise InitError(f"{row.name!r} ({slot.info.module_type}): {error}") from None
-        if slot.info.padding_idx is not None:
-            tensor[slot.info.padding_idx].zero_()
+        padding = slot.info.padding_idx
+        if padding is not None and box.starts[0] <= padding < box.stops[0]:
+            tensor[padding - box.starts[0]].zero_()
         values[slot.name] = tensor
     return values
+
+
+def _write_row(tensor: torch.Tensor, box: LocalBox, row: PlanRow, seed: int) -> None:
+    """Row ``row``'s values for the part of ``box`` (this rank's) inside the row's block."""
+    spec = row.spec
+    assert spec is not None
+    first, last = row.rows if row.rows is not None else (0, spec.shape[0] if spec.shape else 1)
+    if spec.shape:  # the block's rows this rank holds, in block coordinates
+        start, stop = max(first, box.starts[0]), min(last, box.stops[0])
+        if start >= stop and first < last:
+            return  # none of this block is on this rank
+        view = tensor[start - box.starts[0]:stop - box.starts[0]]
+        part = Box(spec.shape, (start - first, *box.starts[1:]), (stop - first, *box.stops[1:]))
+    else:
+        view, part = tensor, Box.whole(())
+    whole = part == Box.whole(spec.shape)
+    if whole or (spec.distribution in ELEMENTWISE and view.dtype.is_floating_point):
+        write_spec(view, spec, seed=seed, name=row.name, function="paraminit.torch.init",
+                   box=None if whole else part)
+        return
+    # A structured law (or exact integers) is computed whole, and this rank keeps its part.
+    full = torch.empty(spec.shape, dtype=view.dtype, device=view.device)
+    write_spec(full, spec, seed=seed, name=row.name, function="paraminit.torch.init")
+    view.copy_(full[tuple(slice(a, b) for a, b in zip(part.starts, part.stops, strict=True))])
 
 
 def _apply(slots: list[Binding], values: dict[str, torch.Tensor]) -> None:
@@ -265,11 +295,11 @@ def _apply(slots: list[Binding], values: dict[str, torch.Tensor]) -> None:
             if tensor is None:
                 continue
             if slot.param.is_meta:
-                new = nn.Parameter(tensor, requires_grad=slot.param.requires_grad)
+                new = materialise(slot.param, tensor)
                 for module, local in slot.owners:  # tied copies stay one parameter
                     setattr(module, local, new)
             else:
-                slot.param.copy_(tensor)
+                local_tensor(slot.param).copy_(tensor)
 
 
 # ---------------------------------------------------------------------------------------
@@ -349,7 +379,7 @@ def _any_alias_planned(slot: Binding, planned: set[str]) -> bool:
 def _shared_memory(slots: list[Binding]) -> list[AuditRecord]:
     spans = []
     for slot in slots:
-        p = slot.param
+        p = local_tensor(slot.param)
         if p.is_meta or p.numel() == 0:
             continue
         start = p.data_ptr()
@@ -366,19 +396,29 @@ def _shared_memory(slots: list[Binding]) -> list[AuditRecord]:
     return records
 
 
+def _row_values(slot: Binding, row: PlanRow) -> np.ndarray:
+    """The row's values this rank holds (all of them for a plain tensor), flat, in float64,
+    without an embedding's padding row."""
+    box = local_box(slot.name, slot.param, None)
+    values = local_tensor(slot.param).detach()
+    first, last = row.rows if row.rows is not None else (0, box.stops[0] if box.shape else 1)
+    if box.shape:
+        start, stop = max(first, box.starts[0]), min(last, box.stops[0])
+        values = values[max(start - box.starts[0], 0):max(stop - box.starts[0], 0)]
+    flat = values.to(torch.float64).cpu().numpy()
+    padding = slot.info.padding_idx
+    if padding is not None and box.shape and start <= padding < stop:
+        flat = np.delete(flat, padding - start, axis=0)
+    return flat.reshape(-1)
+
+
 def _std_checks(plan: Plan, current: dict[str, Binding], z: float) -> list[AuditRecord]:
     records = []
     for row in plan:
         slot = current.get(row.parameter)
         if row.status != "init" or row.spec is None or slot is None or slot.param.is_meta:
             continue
-        values = slot.param.detach()
-        if row.rows is not None:
-            values = values[row.rows[0]:row.rows[1]]
-        flat = values.to(torch.float64).cpu().numpy()
-        if slot.info.padding_idx is not None:
-            flat = np.delete(flat, slot.info.padding_idx, axis=0)
-        flat = flat.reshape(-1)
+        flat = _row_values(slot, row)
         spec, n = row.spec, flat.size
         if n == 0:
             continue
