@@ -22,7 +22,11 @@ speedup = torch seconds / paraminit seconds: above 1, paraminit is faster.
    is the variant's own peak (VmHWM; ``ru_maxrss`` would carry over this large parent's
    through fork) minus that of a ``baseline`` process that did the same imports and
    warm-up and built nothing, divided by the parameters' bytes.
-4. first call: in a fresh process, the first ``paraminit.torch.normal_`` on a 64x64
+4. sharded: the same model on the meta device, ``fully_shard`` per block and on the root
+   (FSDP2) over 2 gloo processes, then ``init(model, device="cpu")``: each rank's peak RSS
+   over its own peak before building the model, against its shard's bytes and the whole
+   model's.
+5. first call: in a fresh process, the first ``paraminit.torch.normal_`` on a 64x64
    tensor minus a warm call; warm numba cache (second of two processes) and cold
    (``NUMBA_CACHE_DIR`` a new empty directory, which numba honours for ``cache=True``).
 
@@ -361,6 +365,80 @@ def bench_gpt2(shape: tuple[int, int, int, int], repeat: int) -> list[dict[str, 
     return records
 
 
+# ---- sharded: FSDP2 over gloo processes, one subprocess per rank ----------------------
+
+def sharded_child(rank: int, world: int, port: int, layers: int, d: int, vocab: int,
+                  context: int) -> dict[str, Any]:
+    """One FSDP2 rank: its init time and peak RSS over its peak before the model existed."""
+    import datetime
+
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import init_device_mesh
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    dist.init_process_group("gloo", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=300))
+    try:
+        mesh = init_device_mesh("cpu", (world,))
+        gpt = _gpt(layers, d, vocab, context)
+        with torch.device("meta"):  # warm-up: meta decompositions, FSDP, the engine
+            tiny = _gpt(1, 64, 10, 4)()
+        fully_shard(tiny, mesh=mesh)
+        pi_init.init(tiny, device="cpu")
+        del tiny
+        gc.collect()
+        before = _peak_mb()
+        with torch.device("meta"):
+            model = gpt()
+        for block in model.blocks:
+            fully_shard(block, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        dist.barrier()
+        start = time.perf_counter()
+        pi_init.init(model, device="cpu")
+        seconds = time.perf_counter() - start
+        peak = _peak_mb()
+        assert not any(p.is_meta for p in model.parameters())
+        shard_bytes = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
+        model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        return {"rank": rank, "world": world, "init_s": seconds,
+                "peak_over_before_mb": peak - before, "shard_mb": shard_bytes / 2**20,
+                "model_mb": model_bytes / 2**20,
+                "parameters": sum(p.numel() for p in model.parameters())}
+    finally:
+        dist.destroy_process_group()
+
+
+def bench_sharded(shape: tuple[int, int, int, int], world: int = 2) -> list[dict[str, Any]]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = ["--layers", str(shape[0]), "--d", str(shape[1]), "--vocab", str(shape[2]),
+              "--context", str(shape[3])]
+    command = [sys.executable, str(Path(__file__).resolve())]
+    ranks = [subprocess.Popen([*command, "--child", f"sharded:{rank}:{world}:{port}", *config],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in range(world)]
+    records = []
+    for rank, process in enumerate(ranks):
+        out, err = process.communicate(timeout=900)
+        if process.returncode != 0:
+            raise RuntimeError(f"sharded rank {rank} failed:\n{err}")
+        result = json.loads(out.strip().splitlines()[-1])
+        result.update(section="sharded", peak_per_shard=result["peak_over_before_mb"]
+                      / result["shard_mb"], peak_per_model=result["peak_over_before_mb"]
+                      / result["model_mb"])
+        progress(f"[sharded] rank {rank}/{world}: init {result['init_s']:.2f} s, peak "
+                 f"+{result['peak_over_before_mb']:.0f} MB for a {result['shard_mb']:.0f} MB "
+                 f"shard of a {result['model_mb']:.0f} MB model")
+        records.append(result)
+    return records
+
+
 # ---- first call, fresh processes -----------------------------------------------------
 
 def first_call_child() -> dict[str, Any]:
@@ -483,6 +561,16 @@ def render(records: Sequence[dict[str, Any]], repeat: int) -> None:
                        f"{r['total_s']:.2f}", f"{r['speedup']:.2f}",
                        f"{r['peak_over_baseline_mb']:.0f}", f"{r['peak_per_model']:.2f}")
                       for r in gpt2])
+    sharded = [r for r in records if r["section"] == "sharded"]
+    if sharded:
+        render_table(f"FSDP2 over {sharded[0]['world']} gloo processes: meta model, then "
+                     "init(device='cpu'); peak RSS per rank over its peak before the model",
+                     ("rank", "init s", "shard MB", "model MB", "peak MB over before",
+                      "peak / shard", "peak / model"),
+                     [(str(r["rank"]), f"{r['init_s']:.2f}", f"{r['shard_mb']:.0f}",
+                       f"{r['model_mb']:.0f}", f"{r['peak_over_before_mb']:.0f}",
+                       f"{r['peak_per_shard']:.2f}", f"{r['peak_per_model']:.2f}")
+                      for r in sharded])
     first_call = [r for r in records if r["section"] == "first_call"]
     if first_call:
         render_table("first paraminit.torch.normal_ (64x64) in a fresh process",
@@ -518,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-threads", action="store_true")
     parser.add_argument("--no-gpt2", action="store_true")
     parser.add_argument("--no-first-call", action="store_true")
+    parser.add_argument("--no-sharded", action="store_true")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--d", type=int, default=768)
     parser.add_argument("--vocab", type=int, default=50257)
@@ -531,6 +620,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         if args.child == "first-call":
             result = first_call_child()
+        elif args.child.startswith("sharded:"):
+            rank, world, port = map(int, args.child.removeprefix("sharded:").split(":"))
+            result = sharded_child(rank, world, port, *gpt2_shape)
         else:
             result = gpt2_child(args.child.removeprefix("gpt2:"), *gpt2_shape,
                                 args.gpt2_repeat)
@@ -544,6 +636,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         records += bench_threads(args.thread_size, args.repeat, args.budget)
     if not args.no_gpt2:
         records += bench_gpt2(gpt2_shape, args.gpt2_repeat)
+    if not args.no_sharded:
+        records += bench_sharded(gpt2_shape)
     if not args.no_first_call:
         records += bench_first_call()
     render(records, args.repeat)
@@ -556,7 +650,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "dtype": "float32", "threads": not args.no_threads, "gpt2": not args.no_gpt2,
                 "gpt2_shape": {"layers": args.layers, "d": args.d, "vocab": args.vocab,
                                "context": args.context},
-                "gpt2_repeat": args.gpt2_repeat, "first_call": not args.no_first_call}
+                "gpt2_repeat": args.gpt2_repeat, "sharded": not args.no_sharded,
+                "first_call": not args.no_first_call}
     met = [t["met"] for t in targets if t["met"] is not None]
     report(f"targets of issue 10 ({sum(met)} of {len(met)} met; reported, not asserted)",
            ("target", "wanted", "measured", "met?"), rows, records, args.out,

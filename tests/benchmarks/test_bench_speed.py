@@ -36,7 +36,7 @@ def document(tmp_path_factory):
     out = tmp_path_factory.mktemp("speed") / "speed.json"
     command = [sys.executable, str(SCRIPT), "--sizes", "64", "--thread-size", "64",
                "--dirac-shape", "4", "4", "3", "3", "--repeat", "1", "--no-gpt2",
-               "--no-first-call", "--out", str(out)]
+               "--no-first-call", "--no-sharded", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert done.returncode == 0, done.stderr
@@ -93,3 +93,21 @@ def test_gpt2_and_first_call_rows_feed_their_targets():
     first = judged["first call over warm, warm cache (s)"]
     assert first["measured"] == 0.2 and first["met"] is True
     assert judged["uniform_ speedup"]["met"] is None
+
+
+def test_sharded_section_measures_each_rank(tmp_path):
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(SCRIPT), "--sizes", "64", "--dirac-shape", "4", "4", "3", "3",
+               "--repeat", "1", "--quick", "--no-threads", "--no-gpt2", "--no-first-call",
+               "--layers", "2", "--d", "64", "--vocab", "101", "--context", "8",
+               "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stderr
+    sharded = [r for r in json.loads(out.read_text())["records"] if r["section"] == "sharded"]
+    assert [r["rank"] for r in sharded] == [0, 1]
+    # 101 embedding rows on 2 ranks: 51 + 50, so the shards differ and sum to the model
+    assert sharded[0]["shard_mb"] > sharded[1]["shard_mb"]
+    assert sum(r["shard_mb"] for r in sharded) == pytest.approx(sharded[0]["model_mb"])
+    assert all(_positive(r["init_s"]) and r["peak_over_before_mb"] >= 0 for r in sharded)
+    assert "FSDP2 over 2 gloo processes" in done.stdout
