@@ -88,7 +88,8 @@ def fsdp(rank: int, world: int, port: int) -> None:
             for block in model.h:
                 fully_shard(block, mesh=mesh)
             fully_shard(model, mesh=mesh)
-            pit.init(model, rules, seed=SEED, device="cpu")
+            plan = pit.init(model, rules, seed=SEED, device="cpu")
+            assert pit.audit(model, plan) == [], pit.audit(model, plan)  # on the local parts
             local = model.h[0].up.weight.to_local()
             expected_rows = {2: [4, 3], 3: [3, 3, 1], 4: [2, 2, 2, 1]}[world]  # torch.chunk
             assert local.shape[0] == expected_rows[rank], (local.shape, rank)
@@ -123,7 +124,8 @@ def tensor_parallel(rank: int, world: int, port: int) -> None:
                                              (model.head, "weight", Replicate())):
                 tensor = distribute_tensor(getattr(module, local).detach(), mesh, [placement])
                 setattr(module, local, nn.Parameter(tensor))
-            pit.init(model, rules, seed=SEED)
+            init_plan = pit.init(model, rules, seed=SEED)
+            assert pit.audit(model, init_plan) == []
             assert model.h[0].down.weight.placements == (Shard(1),)
             check_equal(model, reference(rules), f"tp x{world} {label}")
             replicated = model.head.weight.to_local()
