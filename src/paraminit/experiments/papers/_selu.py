@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ...torch._probe import probe
-from .._compare import Method
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, initialised
 
 CASES = {"SELU + LeCun normal": ("selu", Method("lecun_normal")),
