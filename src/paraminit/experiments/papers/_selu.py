@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...torch._probe import probe
+from ...torch import probe
 from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, initialised
 
