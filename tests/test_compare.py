@@ -29,9 +29,11 @@ from paraminit.experiments import (
     decide,
     initialise,
     load_dataset,
+    method_details,
     run_all,
     summarize,
 )
+from paraminit.experiments._models import build_model
 from paraminit.experiments.papers._base import initialised
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -232,6 +234,52 @@ def test_summary_majority_and_ties():
     assert row["train_accuracy"]["sd"] == pytest.approx(np.std([0.9, 0.1, 0.8], ddof=1))
     row, = summarize([record("trains", 0.9), record("stalls", 0.1)])
     assert row["verdict"] == "stalls"  # a tie goes to the worse verdict
+
+
+def test_methods_are_rules_for_the_planner():
+    """A method is rules handed to paraminit.torch.init: a run initialises exactly as the
+    planner does with them (same streams, so the same values)."""
+    import paraminit.torch as pit
+
+    weights = ("weight", "recurrent")
+    method = Method("he_normal", {"mode": "fan_out"})
+    assert method.rules() == [pit.Rule(weights, "he_normal", mode="fan_out")]
+    assert method.rules(0.3) == [pit.Rule(weights, "he_normal", mode="fan_out"),
+                                 pit.Rule("bias", "normal", std=0.3)]
+    assert Method("lsuv", {"tol": 0.05}).rules() == [pit.Rule(weights, "orthogonal")]
+    data = load_dataset("digits")
+    for arch in ("mlp", "cnn"):
+        config = CompareConfig(arch=arch, depth=3, width=8, bias_std=0.3).resolved()
+        shape = data.input_shape if arch == "mlp" else (1, 8, 8)
+        compared, planned = (build_model(arch, shape, 10, depth=3, width=8, activation="relu")
+                             for _ in range(2))
+        specs = initialise(compared, method, 5, bias_std=config.bias_std)
+        plan = pit.init(planned, method.rules(config.bias_std), seed=5)
+        for (name, a), b in zip(compared.named_parameters(), planned.parameters(), strict=True):
+            assert torch.equal(a, b), name
+        assert specs == {row.name: row.spec for row in plan if row.role == "weight"}
+
+
+@pytest.mark.parametrize("method", [
+    Method("he_normal", {"mode": "fan_out", "slope": 0.0}), Method("orthogonal", {"gain": 2}),
+    Method("lsuv", {"tol": 0.05, "center": True}), Method("zeros")])
+def test_method_labels_read_back(method):
+    assert Method.coerce(method.label) == method
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    (Method("he_normal", {"groups": 2}), "method 'he_normal:groups=2': option(s) groups describe "
+                                         "the layer, and the planner reads them from each module"),
+    (Method("lsuv", {"seed": 3}), "method 'lsuv:seed=3': unknown option(s) seed; lsuv takes "
+                                  "target_std, tol, max_iter, center"),
+    (Method("sparse", {"sparsity": 2.0}), "method 'sparse:sparsity=2.0': "),
+    (Method("dirac"), "method 'dirac': cannot initialise 'fc1.weight' (Linear"),
+])
+def test_method_errors_name_the_method(method, message):
+    config = CompareConfig(depth=2, width=8, methods=(method,), seeds=(0,))
+    with pytest.raises(InitError) as error:
+        method_details(config, load_dataset("digits"))
+    assert message in str(error.value)
 
 
 def test_parsers():

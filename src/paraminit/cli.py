@@ -19,7 +19,8 @@ from typing import Any
 from . import __version__
 from ._errors import InitError
 from .core.fans import LAYOUTS
-from .core.schemes import get_scheme, resolve, schemes
+from .core.methods import parse_method, parse_methods
+from .core.schemes import resolve, schemes
 from .report.terminal import render_table
 
 __all__ = ["main", "parse_method", "parse_methods", "parse_seeds", "parse_shape"]
@@ -28,43 +29,6 @@ EXIT_CLAIM_FAILED = 3  # bench: a paper's claim did not hold (1 stays Python's c
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 _MAX_SEEDS = 10_000  # a range of seeds beyond this is a typo, not an experiment
-
-
-def _scalar(text: str) -> Any:
-    """An option value from the command line: int, float, bool, None, or the string."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_method(text: str, *, model_methods: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-    """``"he_normal:mode=fan_out,slope=0.1"`` → ``("he_normal", {"mode": "fan_out", ...})``.
-
-    The scheme must exist in the registry or be one of ``model_methods`` (names that are
-    not per-tensor schemes, e.g. compare's ``lsuv``); option names are checked later.
-    """
-    name, _, rest = text.partition(":")
-    if name not in model_methods:
-        get_scheme(name)
-    options: dict[str, Any] = {}
-    if rest:
-        for item in rest.split(","):
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip() or not value.strip():
-                raise InitError(
-                    f"method {text!r}: option {item!r} is not key=value; write e.g. "
-                    f"'{name}:mode=fan_out,slope=0.1'"
-                )
-            options[key.strip()] = _scalar(value.strip())
-    return name, options
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -78,35 +42,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise InitError(f"--shape must be comma-separated non-negative ints like 256,128,3,3; "
                         f"received {text!r}")
     return dims
-
-
-def parse_methods(texts: Sequence[str], *,
-                  model_methods: Sequence[str] = ()) -> list[tuple[str, dict[str, Any]]]:
-    """``["zeros,he_normal:mode=fan_out,slope=0.1", "xavier_normal"]`` → parsed methods.
-
-    Items are separated by commas (or given as separate arguments); an item of the form
-    ``key=value`` continues the options of the method before it.
-    """
-    items: list[str] = []
-    for text in texts:
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            is_option = "=" in part and ":" not in part.split("=", 1)[0]
-            if is_option:
-                if not items:
-                    raise InitError(f"--methods: option {part!r} comes before any method; write "
-                                    "e.g. 'he_normal:mode=fan_out'")
-                if ":" not in items[-1]:
-                    raise InitError(f"--methods: option {part!r} follows {items[-1]!r}, which "
-                                    f"has no ':'; write '{items[-1]}:{part}'")
-                items[-1] += "," + part
-            else:
-                items.append(part)
-    if not items:
-        raise InitError("--methods needs at least one scheme, e.g. --methods zeros,he_normal")
-    return [parse_method(item, model_methods=model_methods) for item in items]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -152,7 +87,7 @@ def _writable_dir(text: str) -> Path:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     # torch, matplotlib and scikit-learn are imported here only, so the other commands stay light.
-    from .experiments._compare import (
+    from .experiments import (
         MODEL_METHODS,
         QUICK_METHODS,
         TEXTBOOK_METHODS,
@@ -160,10 +95,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         Method,
         compare,
         document,
+        load_dataset,
         method_details,
+        write_json_atomic,
     )
-    from .experiments._data import load_dataset
-    from .experiments._io import write_json_atomic
     from .report.terminal import CompareProgress, render_compare
 
     if args.methods:

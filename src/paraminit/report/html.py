@@ -330,9 +330,9 @@ def render_html(document: Mapping[str, Any]) -> str:
             img(_accuracy_plot(summary, data["chance_accuracy"]), "final accuracies",
                  "Train and test accuracy after training."),
         ]
-    parts += ["<h2>Methods</h2><p>Weights: <code>paraminit.torch.init_(w, method, seed=seed, "
-              "name=&lt;parameter name&gt;, **options)</code>; biases: zeros. The fans and "
-              "std each method used on this network:</p>"]
+    parts += [f"<h2>Methods</h2><p>Weights: <code>{escape(settings['weights'])}</code>; "
+              f"biases: {escape(settings['biases'])}. The fans and std each method used on "
+              "this network, from the planner's plan:</p>"]
     parts += [_method_section(d) for d in document["methods"]]
     parts += ["<h2>Runs</h2>", _runs_table(records),
               "<h2>Data</h2>", kv_table(data),

@@ -11,9 +11,10 @@ their law (and bounded laws their bounds).
 
 Additions: ``init_`` (any registry scheme, explicit seed and parameter name, values equal
 to ``paraminit.numpy.sample``), ``lecun_normal_``, ``lecun_uniform_``,
-``variance_scaling_``, ``msra_``; ``probe`` (lazy). Model level: ``init(model, rules)`` →
-``Plan`` with ``Rule``/presets, ``audit``, ``skip_default_init``, rules as JSON/TOML
-(``docs/model_init.md``).
+``variance_scaling_``, ``msra_``; ``probe`` (lazy: per-layer statistics at init),
+``lsuv`` (data-dependent init; ``check_lsuv_options`` checks its options alone). Model
+level: ``init(model, rules)`` → ``Plan`` with ``Rule``/presets, ``audit``,
+``skip_default_init``, rules as JSON/TOML (``docs/model_init.md``).
 
 Example:
     >>> import torch
@@ -72,7 +73,7 @@ from ._dropin import (
     zeros_,
 )
 from ._generic import init_, lecun_normal_, lecun_uniform_, msra_, variance_scaling_
-from ._lsuv import LSUVRecord, lsuv
+from ._lsuv import LSUVRecord, check_lsuv_options, lsuv
 from ._meta import skip_default_init
 from ._model import AuditRecord, audit, init
 from ._structured import conv_orthogonal_, delta_orthogonal_, random_walk_
@@ -87,6 +88,7 @@ __all__ = [
     "Rule",
     "audit",
     "calculate_gain",
+    "check_lsuv_options",
     "constant",
     "constant_",
     "conv_orthogonal_",

@@ -22,7 +22,7 @@ from ..core import validate
 from ..core.stream import _check_seed
 from ._generic import init_
 
-__all__ = ["LSUVRecord", "lsuv"]
+__all__ = ["LSUVRecord", "check_lsuv_options", "lsuv"]
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,21 @@ def _stats(output: torch.Tensor, channel: int | None) -> tuple[float, torch.Tens
     return std, values.mean(dim=dims)
 
 
-def check_options(*, target_std: Any = 1.0, tol: Any = 0.1, max_iter: Any = 10,
-                  center: Any = False, seed: Any = 0) -> None:
-    """lsuv's options, checked before anything runs (also by ``compare``'s method check)."""
+def check_lsuv_options(*, target_std: Any = 1.0, tol: Any = 0.1, max_iter: Any = 10,
+                       center: Any = False, seed: Any = 0) -> None:
+    """Check :func:`lsuv`'s options without a model or data: what ``lsuv`` checks first.
+
+    For callers that take the options long before the model and the batch exist, such as
+    ``paraminit compare``, which checks ``--methods lsuv:tol=0.05`` before any run.
+
+    Raises:
+        InitError: ``target_std`` or ``tol`` not a finite number > 0, ``max_iter`` not an
+            int >= 0, ``center`` not a bool, or a bad ``seed``; the message starts with
+            ``"lsuv: "`` and names the option.
+
+    Example:
+        >>> check_lsuv_options(tol=0.05, center=True)  # fine: returns None
+    """
     for argument, value in (("target_std", target_std), ("tol", tol)):
         try:
             validate.real(argument, value, positive=True)
@@ -238,7 +250,8 @@ def lsuv(
         >>> all(r.converged for r in records)
         True
     """
-    check_options(target_std=target_std, tol=tol, max_iter=max_iter, center=center, seed=seed)
+    check_lsuv_options(target_std=target_std, tol=tol, max_iter=max_iter, center=center,
+                       seed=seed)
     if not isinstance(model, nn.Module):
         raise InitError(f"lsuv: model must be a torch.nn.Module; received {type(model).__name__}")
     layers = _layers(model)

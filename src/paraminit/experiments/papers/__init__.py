@@ -48,7 +48,7 @@ def describe() -> list[dict[str, Any]]:
 def document(results: Sequence[dict[str, Any]], *, quick: bool, expected: int) -> dict[str, Any]:
     """The results file's content; ``complete`` is False while benchmarks are missing."""
     from ... import __version__
-    from .._compare import versions
+    from .._document import versions
 
     return {"paraminit": __version__, "command": "bench", "quick": quick,
             "complete": len(results) == expected, "benchmarks_expected": expected,

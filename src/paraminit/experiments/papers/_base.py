@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._compare import Method, initialise
 from .._data import Dataset, load_dataset
+from .._methods import Method, initialise
 from .._models import build_model
 
 __all__ = ["Benchmark", "Check", "Outcome", "Progress", "check", "digits", "hidden_stack",

@@ -15,7 +15,9 @@ import math
 import numpy as np
 
 from ... import theory
-from .._compare import CompareConfig, Method, run_all
+from .._compare import run_all
+from .._config import CompareConfig
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits
 
 SIGMA_B2 = 0.05

@@ -20,8 +20,8 @@ import math
 import numpy as np
 import torch
 
-from ...torch._probe import probe
-from .._compare import Method
+from ...torch import probe
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, initialised
 
 TORCH_DEFAULT = Method("he_uniform", {"nonlinearity": "leaky_relu", "slope": math.sqrt(5.0)})

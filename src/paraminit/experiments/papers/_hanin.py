@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy import special, stats
 
-from .._compare import Method
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, hidden_stack, initialised
 
 HE = Method("he_normal")

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from ... import theory
-from .._compare import CompareConfig, Method, run_all
+from .._compare import run_all
+from .._config import CompareConfig
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, hidden_stack, initialised
 
 SIGMA_B2 = 0.0025  # small bias: the critical tanh network has a small q*

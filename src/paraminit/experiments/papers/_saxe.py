@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._compare import CompareConfig, Method, run_all
+from .._compare import run_all
+from .._config import CompareConfig
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, steps_to
 
 METHODS = {"orthogonal": Method("orthogonal"), "scaled Gaussian": Method("lecun_normal")}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...torch._probe import probe
-from .._compare import Method
+from ...torch import probe
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, initialised
 
 CASES = {"SELU + LeCun normal": ("selu", Method("lecun_normal")),

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 
-from .._compare import CompareConfig, Method, run_all
+from .._compare import run_all
+from .._config import CompareConfig
+from .._methods import Method
 from ._base import Benchmark, Outcome, Progress, check, digits, leaves
 
 STALLING = ("xavier_normal", "orthogonal")
