@@ -206,6 +206,16 @@ def errors(rank: int, world: int, port: int) -> None:
         else:
             raise AssertionError("a cuda device for a cpu mesh was accepted")
 
+        model = nn.Sequential(nn.Linear(4, 4))
+        model[0].weight = nn.Parameter(distribute_tensor(model[0].weight.detach(), mesh,
+                                                         [Shard(0)]))
+        try:
+            pit.lsuv(model, torch.ones(8, 4))
+        except InitError as error:
+            assert "lsuv: parameter '0.weight' is a DTensor" in str(error), error
+        else:
+            raise AssertionError("lsuv on a DTensor was accepted")
+
         solo = DeviceMesh("cpu", [0])  # every rank builds it; only rank 0 is in it
         layer = nn.Linear(4, 4)
         layer.weight = nn.Parameter(distribute_tensor(layer.weight.detach(), solo, [Shard(0)]))

@@ -323,3 +323,13 @@ def test_fuzz_plans_are_init_errors_or_finite(scheme, shape, kind, blocks, std_s
         if row.spec.bounds is not None:
             assert all(math.isfinite(b) for b in row.spec.bounds)
         assert row.std_scale == std_scale and row.lr_scale == lr_scale
+
+
+def test_a_rules_fan_option_that_contradicts_the_layer_is_an_init_error():
+    info = ParamInfo("c.weight", (8, 2, 3, 3), role="weight", kind=Kind.CONV,
+                     fan_options={"groups": 2}, module_type="Conv2d")
+    same = resolve_plan([info], [Rule("c.weight", "he_normal", groups=2)], "he", seed=0)
+    assert same["c.weight"].fan_in == 2 * 9
+    with pytest.raises(InitError, match=r"'c.weight' \(Conv2d\) by rule #0.*gives groups=4 but "
+                                        r"the layer has groups=2.*drop it from the rule"):
+        resolve_plan([info], [Rule("c.weight", "he_normal", groups=4)], "he", seed=0)

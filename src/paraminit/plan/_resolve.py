@@ -304,8 +304,16 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
             scheme, options = "constant", {"value": value}
             notes = (f"forget gate: bias_ih[f] = {choice.forget_bias:g}, bias_hh[f] = 0 "
                      "(their sum is the gate's bias)",)
+        clash = {k for k in set(fan_options) & set(options) if fan_options[k] != options[k]}
+        if clash:
+            key = sorted(clash)[0]
+            raise InitError(
+                f"cannot initialise {info.name!r} ({info.module_type}) by {choice.source}: "
+                f"the rule gives {key}={options[key]!r} but the layer has "
+                f"{key}={fan_options[key]!r}; the planner reads {key} from the layer, so drop "
+                "it from the rule")
         try:
-            spec = resolve(scheme, block_shape, **fan_options, **options)
+            spec = resolve(scheme, block_shape, **{**fan_options, **options})
             if choice.std_scale is not None:
                 spec = spec.scaled(choice.std_scale, choice.reason or "")
         except InitError as error:

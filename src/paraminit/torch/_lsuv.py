@@ -21,6 +21,7 @@ from .._errors import InitError
 from ..core import validate
 from ..core.stream import _check_seed
 from ._generic import init_
+from ._sharded import is_dtensor
 
 __all__ = ["LSUVRecord", "check_lsuv_options", "lsuv"]
 
@@ -254,6 +255,13 @@ def lsuv(
                        seed=seed)
     if not isinstance(model, nn.Module):
         raise InitError(f"lsuv: model must be a torch.nn.Module; received {type(model).__name__}")
+    sharded = next((name for name, p in model.named_parameters() if is_dtensor(p)), None)
+    if sharded is not None:
+        raise InitError(
+            f"lsuv: parameter {sharded!r} is a DTensor. LSUV rescales each layer by the std "
+            "of its whole output, which per-rank shards do not see; run lsuv on the unsharded "
+            "model (one process), then shard it, or initialise the sharded model with "
+            "paraminit.torch.init")
     layers = _layers(model)
     if not layers:
         raise InitError(
