@@ -174,7 +174,7 @@ GAINS: dict[str, Gain] = {
         "leaky_relu",
         "sqrt(2 / (1 + slope^2))",
         "He et al. 2015, Eq. 15 (PReLU): E[lrelu(z)^2] = (1 + a^2)/2",
-        lambda slope: math.sqrt(2.0 / (1.0 + slope**2)),
+        lambda slope: _leaky_relu_gain(slope),
         param_name="slope",
         param_default=0.01,  # torch's calculate_gain default (its kaiming_* use a=0)
     ),
@@ -201,6 +201,19 @@ GAINS["swish"] = GAINS["silu"]
 
 def _check_name(name: object, table: dict) -> None:
     validate.choice("nonlinearity", name, sorted(table))
+
+
+# Beyond this |slope| the slope's square overflows float64 (and the gain is below 1e-154).
+_LEAKY_SLOPE_MAX = 1e154
+
+
+def _leaky_relu_gain(slope: float) -> float:
+    """torch's √(2/(1 + slope²)), exactly; InitError where slope² overflows float64."""
+    if abs(slope) > _LEAKY_SLOPE_MAX:
+        raise InitError(f"leaky_relu's slope must be at most {_LEAKY_SLOPE_MAX:g} in size "
+                        f"(its square overflows float64); received {validate.show(slope)}. "
+                        "A negative slope is a small number such as 0.01 or 0.2")
+    return math.sqrt(2.0 / (1.0 + slope**2))
 
 
 def _check_param(name: str, param: object) -> float | None:

@@ -116,6 +116,8 @@ def _variance_scaling(
     fans = ctx.fans()
     fan = fans.of(mode)
     std = math.sqrt(scale / fan)
+    if gain_value is not None and (scale == 0.0 or not math.isfinite(scale)):
+        std = abs(gain_value) / math.sqrt(fan)  # gain² under- or overflowed: gain 1e-200, 1e300
     formula = f"Var = scale / {_MODE_TEXT[mode]}"
     if scale_text:
         formula += f", scale = {scale_text}"

@@ -13,7 +13,9 @@ Errors torch raises as ``ValueError`` raise :class:`paraminit.InitError`, a Valu
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, get_args
@@ -23,10 +25,12 @@ from torch import Tensor
 
 from .._errors import InitError
 from ..core import validate as _validate
+from ..core.engines.cast import check_magnitude
+from ..core.engines.law import NORMAL_REACH
 from ..core.gains import gain as _gain
 from ..core.schemes import REGISTRY, resolve
 from ..core.spec import InitSpec, truncated_std_factor
-from ._write import empty_noop, write_spec
+from ._write import check_dtype, empty_noop, write_spec
 
 __all__ = [
     "calculate_gain",
@@ -123,12 +127,18 @@ def _leaky_slope(function: str, argument: str, param: Any) -> float:
             f"{argument}=0.2"
         )
     try:
-        return _validate.real(argument, param)
+        slope = _validate.real(argument, param)
     except InitError:
         raise InitError(
             f"{function}: {argument} (the negative slope of 'leaky_relu') must be finite; "
             f"received {_validate.show(param)}"
         ) from None
+    if abs(slope) > 1e154:  # torch: OverflowError from slope**2
+        raise InitError(
+            f"{function}: {argument} (the negative slope of 'leaky_relu') must be at most "
+            f"1e154 in size (its square overflows float64); received {_validate.show(param)}"
+        )
+    return slope
 
 
 def _nonlinearity(function: str, nonlinearity: Any) -> str:
@@ -232,11 +242,26 @@ def _trunc_normal_spec(
     high = _real(function, "b", b, allow_inf=True)
     if sigma <= 0:
         raise InitError(f"{function}: std (the parent std) must be > 0; received std={std!r}")
-    if not low < high:
+    if not low <= high:
         raise InitError(
-            f"{function}: need a < b (absolute bounds); received a={a!r}, b={b!r}"
+            f"{function}: need a <= b (absolute bounds); received a={a!r}, b={b!r}. Swap them"
         )
+    options = {"mean": location, "std": sigma, "a": low, "b": high}
+    if low == high:  # the law on a point is the point, as torch (and uniform_(a, a)) give
+        if not math.isfinite(low):
+            raise InitError(f"{function}: a == b must be finite; received a={a!r}, b={b!r}")
+        spec = resolve("constant", shape, value=low)
+        return dataclasses.replace(spec, options=options)
     truncation = ((low - location) / sigma, (high - location) / sigma)
+    if not truncation[0] < truncation[1]:
+        # [a, b] is narrower than float64 resolves at its distance from mean in stds
+        # (mean=1e39, a=-2, b=2): all the mass lies at the bound nearest mean to within
+        # rounding, or, with mean inside (std ~1e308), the density is flat over [a, b].
+        if low <= location <= high:
+            spec = resolve("uniform", shape, low=low, high=high)
+        else:
+            spec = resolve("constant", shape, value=high if location > high else low)
+        return dataclasses.replace(spec, options=options)
     result_std = sigma * truncated_std_factor(*truncation)
     return InitSpec(
         scheme="truncated_normal",
@@ -251,9 +276,28 @@ def _trunc_normal_spec(
             f"trunc_normal_: parent std, absolute bounds); result std {result_std:.7g}"
         ),
         paper=REGISTRY["truncated_normal"].paper,
-        options={"mean": location, "std": sigma, "a": low, "b": high},
+        options=options,
         notes=("torch's meaning: std is the parent std and a, b are absolute bounds",),
     )
+
+
+def _random_dtype(tensor: Tensor, function: str) -> None:
+    """torch samples its laws for floating tensors only: so does paraminit, also when the
+    law degenerates to a constant (a == b, std == 0)."""
+    if not tensor.is_meta:
+        check_dtype(tensor, function)
+
+
+def _nothing_to_write(function: str, tensor: Tensor, reach: float = 0.0) -> bool:
+    """True for a zero-element or meta tensor, after the checks a real one would get: the
+    dtype, and a law reaching ``reach`` held by it (the same call on the real weight must
+    not fail later). torch skips its checks when there is nothing to write."""
+    if tensor.numel() and not tensor.is_meta:
+        return False
+    _random_dtype(tensor, function)
+    if tensor.dtype.is_floating_point and reach:
+        check_magnitude(reach, str(tensor.dtype).removeprefix("torch."))
+    return True
 
 
 def _no_grad_uniform_(
@@ -261,7 +305,9 @@ def _no_grad_uniform_(
 ) -> Tensor:
     """U(a, b) in place under no_grad (torch's helper; values from paraminit's stream)."""
     spec = _uniform_spec("uniform_", _shape(tensor), a, b)
-    return write_spec(tensor, spec, generator=generator, function="uniform_")
+    _random_dtype(tensor, "uniform_")
+    bounds = spec.bounds if spec.bounds is not None else (spec.mean, spec.mean)
+    return write_spec(tensor, spec, generator=generator, function="uniform_", bounds=bounds)
 
 
 def _no_grad_normal_(
@@ -269,6 +315,7 @@ def _no_grad_normal_(
 ) -> Tensor:
     """N(mean, std²) in place under no_grad (torch's helper; values from paraminit's stream)."""
     spec = _normal_spec("normal_", _shape(tensor), mean, std)
+    _random_dtype(tensor, "normal_")
     return write_spec(tensor, spec, generator=generator, function="normal_")
 
 
@@ -282,19 +329,52 @@ def _no_grad_trunc_normal_(
 ) -> Tensor:
     """Truncated normal in place under no_grad; torch's meaning (see :func:`trunc_normal_`)."""
     spec = _trunc_normal_spec("trunc_normal_", _shape(tensor), mean, std, a, b)
+    _random_dtype(tensor, "trunc_normal_")
     low, high = spec.options["a"], spec.options["b"]
     return write_spec(tensor, spec, generator=generator, function="trunc_normal_",
                       bounds=(low, high))
 
 
+def _fill_value(function: str, tensor: Tensor, val: Any) -> bool | int | float:
+    """``val`` as the exact Python number ``tensor`` will hold, or an InitError.
+
+    A bool or a real number (NumPy scalars and one-element tensors included), finite; an
+    integer or bool tensor takes only the integers it holds (no truncation of 0.5, no wrap
+    of 300 in uint8, no ``True`` for 2); a floating tensor only a value that stays finite
+    when rounded to its dtype (70000 is inf in float16).
+    """
+    if isinstance(val, Tensor) and val.numel() == 1 and not val.is_complex():
+        val = val.item()
+    if _validate.is_bool(val):
+        return bool(val)
+    if isinstance(val, numbers.Integral):  # exact: 2**62 + 1 is not rounded through float
+        number: int | float = int(val)
+    else:
+        number = _real(function, "val", val)
+    if tensor.dtype.is_floating_point or tensor.dtype.is_complex:
+        real = tensor.dtype.to_real() if tensor.dtype.is_complex else tensor.dtype
+        try:
+            check_magnitude(abs(float(number)), str(real).removeprefix("torch."))
+        except (InitError, OverflowError):
+            raise InitError(f"{function}: {tensor.dtype} cannot hold val={_validate.show(val)} "
+                            f"(largest finite value {torch.finfo(real).max:.6g}); pass a "
+                            "smaller value, or use a wider dtype") from None
+        return float(number)
+    low, high = (0, 1) if tensor.dtype == torch.bool else (
+        torch.iinfo(tensor.dtype).min, torch.iinfo(tensor.dtype).max)
+    if number != int(number) or not low <= number <= high:
+        raise InitError(f"{function}: {tensor.dtype} cannot hold val={_validate.show(val)} "
+                        f"exactly (integers in [{low}, {high}]); pass one of them, or use a "
+                        "float tensor")
+    return int(number)
+
+
 def _no_grad_fill_(tensor: Tensor, val: float) -> Tensor:
-    """``tensor.fill_(val)`` under no_grad (any dtype, exactly as torch)."""
-    try:
-        with torch.no_grad():
-            return tensor.fill_(val)
-    except (OverflowError, RuntimeError, TypeError) as error:  # fill_ writes all or nothing
-        raise InitError(f"constant_: {tensor.dtype} cannot hold val={_validate.show(val)} "
-                        f"({error}); pass a value the dtype holds, or a wider dtype") from None
+    """``tensor.fill_(val)`` under no_grad (any dtype, exactly as torch), for a ``val`` the
+    dtype holds: never inf, NaN, a truncated fraction or a wrapped integer."""
+    value = _fill_value("constant_", tensor, val)
+    with torch.no_grad():
+        return tensor.fill_(value)
 
 
 def _no_grad_zero_(tensor: Tensor) -> Tensor:
@@ -506,7 +586,9 @@ def xavier_uniform_(
     check_call("xavier_uniform_", tensor, generator)
     _require_fans("xavier_uniform_", tensor)
     g = _positive_gain("xavier_uniform_", gain)
-    if tensor.numel() == 0:
+    fans = sum(_calculate_fan_in_and_fan_out(tensor))
+    if _nothing_to_write("xavier_uniform_", tensor,
+                         g * math.sqrt(6.0 / fans) if fans else 0.0):
         return tensor
     spec = resolve("xavier_uniform", _shape(tensor), gain=g, fan_convention="torch")
     return write_spec(tensor, spec, generator=generator, function="xavier_uniform_")
@@ -532,7 +614,9 @@ def xavier_normal_(
     check_call("xavier_normal_", tensor, generator)
     _require_fans("xavier_normal_", tensor)
     g = _positive_gain("xavier_normal_", gain)
-    if tensor.numel() == 0:
+    fans = sum(_calculate_fan_in_and_fan_out(tensor))
+    if _nothing_to_write("xavier_normal_", tensor,
+                         NORMAL_REACH * g * math.sqrt(2.0 / fans) if fans else 0.0):
         return tensor
     spec = resolve("xavier_normal", _shape(tensor), gain=g, fan_convention="torch")
     return write_spec(tensor, spec, generator=generator, function="xavier_normal_")
@@ -625,6 +709,7 @@ def orthogonal_(
     Note:
         torch raises for bfloat16/float16 (no low-precision QR); here the QR runs in
         float64 and the result is cast once, so WᵀW = gain²·I up to the dtype's rounding.
+        A negative gain gives gain·Q, as torch; gain 0 is refused (no orthogonal matrix).
         Keras/TF flatten to columns = last dim instead.
 
     Example:
@@ -637,11 +722,20 @@ def orthogonal_(
             f"{tensor.dim()}-D tensor of shape {tuple(tensor.shape)}. For a 1-D tensor use "
             "normal_ or uniform_"
         )
-    g = _positive_gain("orthogonal_", gain)
-    if tensor.numel() == 0 or tensor.is_meta:
+    g = _real("orthogonal_", "gain", gain)
+    if g == 0:
+        raise InitError(
+            "orthogonal_: gain must be non-zero (W = gain·Q); received gain=0, which gives an "
+            "all-zero matrix, not an orthogonal one. For an all-zero tensor use zeros_"
+        )
+    if _nothing_to_write("orthogonal_", tensor):
         return tensor
-    spec = resolve("orthogonal", _shape(tensor), gain=g)
-    return write_spec(tensor, spec, generator=generator, function="orthogonal_")
+    spec = resolve("orthogonal", _shape(tensor), gain=abs(g))
+    write_spec(tensor, spec, generator=generator, function="orthogonal_")
+    if g < 0:  # torch's W = gain·Q: -Q is as orthogonal (and as Haar-distributed) as Q
+        with torch.no_grad():
+            tensor.neg_()
+    return tensor
 
 
 def sparse_(
@@ -671,7 +765,7 @@ def sparse_(
     spec = resolve("sparse", _shape(tensor), in_axis=0, out_axis=1,
                    sparsity=_real("sparse_", "sparsity", sparsity),
                    std=_real("sparse_", "std", std))
-    if tensor.numel() == 0:
+    if _nothing_to_write("sparse_", tensor, NORMAL_REACH * abs(spec.params["value_std"])):
         return tensor
     return write_spec(tensor, spec, generator=generator, function="sparse_")
 

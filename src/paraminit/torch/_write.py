@@ -199,11 +199,20 @@ def _orthogonal(tensor: torch.Tensor, spec: InitSpec, stream: Stream) -> torch.T
 
 def _write_exact(tensor: torch.Tensor, spec: InitSpec, stream: Stream,
                  function: str) -> torch.Tensor:
-    """Deterministic values into an integer or bool tensor: exact, or an InitError."""
+    """Deterministic values into an integer, bool or complex tensor: exact (complex: as
+    the real part's dtype rounds them), or an InitError."""
     if spec.distribution in ELEMENTWISE:
         values = np.full(spec.shape, spec.mean, dtype=np.float64)
     else:
         values = structured_values(spec, stream)
+    if tensor.dtype.is_complex:  # real values, exact in the real part's dtype or refused
+        real = tensor.dtype.to_real()
+        if values.size:
+            check_magnitude(float(np.abs(values).max()), str(real).removeprefix("torch."))
+        with torch.no_grad():
+            tensor.copy_(_rounded(torch.from_numpy(np.ascontiguousarray(values)), real)
+                         .reshape(spec.shape))
+        return tensor
     info = torch.iinfo(tensor.dtype) if tensor.dtype != torch.bool else None
     low, high = (0, 1) if info is None else (info.min, info.max)
     wrong = (values != np.round(values)) | (values < low) | (values > high)

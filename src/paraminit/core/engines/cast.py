@@ -19,13 +19,16 @@ import math
 import numpy as np
 
 from ..._errors import InitError
-from .law import CONSTANT, NORMAL, NORMAL_REACH, ElementLaw
+from .law import CONSTANT, NORMAL, NORMAL_REACH, UNIFORM, ElementLaw
 
 __all__ = ["DTYPES", "bfloat16_bits", "cast_array", "check_magnitude", "check_representable",
            "clip_bounds",
            "round_to"]
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Parent stds past a truncated normal's innermost point that its values can reach: the mass
+# beyond 40 is below exp(-800), far under the 2^-53 resolution of the uniforms.
+_TAIL_REACH = 40.0
 _MAX = {"float16": 65504.0, "bfloat16": float(np.finfo(np.float32).max) * (1 - 2.0**-8),
         "float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max)}
 
@@ -94,9 +97,17 @@ def check_representable(law: ElementLaw, bounds: tuple[float, float] | None, dty
     elif law.code == NORMAL:
         reach = abs(law.shift) + NORMAL_REACH * law.scale
         what = f"mean {law.shift!r} with std {law.scale!r} (reaching ±{NORMAL_REACH}σ)"
-    else:
+    elif law.code == UNIFORM:
         assert bounds is not None
         reach, what = max(abs(bounds[0]), abs(bounds[1])), f"the bounds {list(bounds)!r}"
+    else:  # a truncated normal reaches no further than its bounds, nor _TAIL_REACH parent
+        # stds past the interval's point nearest the centre (the mass beyond is < 1e-300):
+        # torch's trunc_normal_(b=inf) or (b=1e300) in bfloat16 is as holdable as b=2
+        inner = min(max(0.0, law.lo), law.hi)
+        ends = (max(law.lo, inner - _TAIL_REACH), min(law.hi, inner + _TAIL_REACH))
+        reach = max(abs(law.shift + law.scale * law.flip * x) for x in ends)
+        what = (f"the truncated normal (mean {law.shift!r}, parent std {law.scale!r}, values up "
+                f"to ±{reach:.6g})")
     if not math.isfinite(reach) or round_to(np.array([reach]), dtype)[0] > limit:
         raise InitError(
             f"{what} cannot be held by {dtype} (largest finite value {limit:.6g}); "

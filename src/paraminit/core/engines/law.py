@@ -33,6 +33,10 @@ _FAR_PHI = 1e-280
 # Beyond this many parent stds in the tail all the mass lies within 1/|x| < 1e-8 of the
 # inner bound, i.e. within float64 rounding of it: the value *is* the bound.
 _AT_BOUND_SIGMAS = 1e8
+# Below this width x reach (in parent stds) the normal density is flat across the interval to
+# 1e-10 relative: the truncated law is the uniform on it (and the inverse CDF cannot resolve
+# it: at width 1e-17 every p rounds to the same value).
+_FLAT = 1e-10
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,12 @@ def truncated_law(mean: float, parent_std: float, low: float, high: float) -> El
         # 1e-17, below double rounding): the law is the normal, sampled as such (Box-Muller,
         # no inverse CDF). torch's trunc_normal_(std=0.02) on [-2, 2] is this case.
         return ElementLaw(NORMAL, mean, parent_std)
+    if (high - low) * max(abs(low), abs(high)) < _FLAT:
+        # The density varies by under 1e-10 (relative) across [low, high], an interval too
+        # narrow for the inverse CDF to resolve (p = 1/2 + u·1e-17 is 1/2): (0, 1e-17),
+        # truncate=1e-6, or torch's std=1e308 on [-1, 1]. The law is the uniform on it.
+        return ElementLaw(UNIFORM, mean + parent_std * (0.5 * low + 0.5 * high),
+                          parent_std * (0.5 * high - 0.5 * low))
     flip = -1.0 if low >= 0.0 else 1.0
     lo, hi = (-high, -low) if flip < 0 else (low, high)
     if hi < -_AT_BOUND_SIGMAS:  # every value rounds to the inner bound
