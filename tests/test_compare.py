@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,8 @@ def test_quick_records_table_and_report(quick):
         assert method in stdout
     assert "symmetric" in stdout and "stalls" in stdout and "trains" in stdout
     assert "\x1b[" not in stdout  # plain text when not a terminal
-    assert "[4/4]" in stderr or "4/4" in stderr  # one progress line per finished run
+    finished = sorted(re.findall(r"^\[(\d)/4\] ", stderr, flags=re.MULTILINE))
+    assert finished == ["1", "2", "3", "4"]  # one progress line per finished run
     assert (out / "report.html").stat().st_size > 10_000
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
@@ -150,6 +152,7 @@ def test_lsuv_linear_activation_and_random_biases(tmp_path):
     assert lsuv_run["scheme"] == "lsuv" and doc["methods"][0]["specs"] == []
     assert "Mishkin & Matas 2016" in doc["methods"][0]["paper"]
     # every layer's output, the logits included, is within lsuv's tol = 0.1 of std 1
+    assert len(lsuv_run["layers"]) == 3  # depth 3: not vacuous
     assert all(abs(layer["act_std"] - 1.0) < 0.1 for layer in lsuv_run["layers"])
     assert doc["settings"]["activation"] == "linear"
     assert "N(0, 0.3^2)" in doc["settings"]["biases"]
