@@ -74,7 +74,7 @@ _DROPINS = ["uniform_", "normal_", "trunc_normal_", "constant_", "xavier_uniform
        dtype=st.sampled_from([torch.float32, torch.float16, torch.int64]),
        scheme=st.sampled_from(sorted(pi.REGISTRY)),
        options=st.dictionaries(st.sampled_from(OPTION_NAMES), ODD, max_size=2))
-def test_fuzz_torch_dropins_raiseonly_init_error(function, args, shape, dtype, scheme,
+def test_fuzz_torch_dropins_raise_only_init_error(function, args, shape, dtype, scheme,
                                                   options):
     tensor = torch.zeros(shape, dtype=dtype)
     with warnings.catch_warnings():
