@@ -113,6 +113,7 @@ def test_line_numbers_of_many_offsets_equal_the_direct_count():
         line_numbers(text, [5, 3])
 
 
+@pytest.mark.slow
 def test_twenty_thousand_json_rules_parse_with_their_lines():
     rules = [{"select": f"layer{i}.weight", "scheme": "normal", "options": {"std": 0.02}}
              for i in range(20_000)]
@@ -181,6 +182,7 @@ _JSON = st.recursive(
     max_leaves=12)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(document=_JSON, wrap=st.booleans())

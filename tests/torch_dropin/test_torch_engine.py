@@ -267,6 +267,7 @@ def test_any_box_equals_the_reference(box, spec_name, dtype, seed, per_pass):
         te._PASS_ELEMENTS = saved
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_pass", [1, 2, 3, 8, 64, 1000])
 @pytest.mark.parametrize("spec_name", ["normal", "uniform", "truncated", "tail-1000"])
 def test_pass_boundaries_change_nothing(monkeypatch, spec_name, per_pass):
