@@ -98,6 +98,7 @@ def test_gpt2_and_first_call_rows_feed_their_targets():
     assert judged["uniform_ speedup"]["met"] is None
 
 
+@pytest.mark.slow
 def test_sharded_section_measures_each_rank(tmp_path):
     out = tmp_path / "speed.json"
     command = [sys.executable, str(SCRIPT), "--sizes", "64", "--dirac-shape", "4", "4", "3", "3",
