@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point that creates and fills the environment itself, then runs a job:
 #   bash dev.sh compare [ARGS...]   the main job: paraminit compare on the bundled data
-#   bash dev.sh test [PYTEST ARGS]  the test suite
+#   bash dev.sh test [PYTEST ARGS]  ruff check, then the test suite (-m "not slow": the fast loop)
 #   bash dev.sh paraminit ARGS...   any paraminit command
 #   bash dev.sh speed               the speed/memory benchmarks (benchmarks/bench_*.py)
 # Needs only python3 (3.10+) and pip. The venv lives in .venv (override: PARAMINIT_VENV).
@@ -27,6 +27,8 @@ job="${1:-compare}"
 case "$job" in
   compare) exec "$venv/bin/paraminit" compare "$@" ;;
   test)
+    # Lint first and fail fast: a lint error stops the job before any install or test.
+    "$venv/bin/ruff" check src tests
     # The HTML report test drives a real headless Chromium. CI installs it (as root, with
     # Debian's apt); elsewhere that test skips when chromium is absent.
     if ! command -v chromium >/dev/null 2>&1 && [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null; then

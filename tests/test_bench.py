@@ -44,6 +44,7 @@ def test_suite_holds_the_seven_papers():
         assert f"{author}" in benchmark.paper and year in benchmark.paper
 
 
+@pytest.mark.slow
 def test_every_quick_benchmark_passes(quick):
     code, stdout, stderr, _, doc = quick
     failed = [(r["name"], c) for r in doc["results"] for c in r["checks"] if not c["passed"]]
@@ -55,6 +56,7 @@ def test_every_quick_benchmark_passes(quick):
     assert "[7/7] hanin2018: PASS" in stderr
 
 
+@pytest.mark.slow
 def test_quick_results_carry_the_measurements(quick):
     results = {r["name"]: r for r in quick[4]["results"]}
     he = results["he2015"]["records"]
@@ -73,6 +75,7 @@ def test_quick_results_carry_the_measurements(quick):
     assert [c["passed"] for c in results["hanin2018"]["checks"]] == [True, True, True]
 
 
+@pytest.mark.slow
 def test_report_and_plots_are_written(quick):
     _, _, _, out, doc = quick
     html = (out / "report.html").read_text()
@@ -86,6 +89,7 @@ def test_report_and_plots_are_written(quick):
     assert doc["versions"]["torch"]
 
 
+@pytest.mark.slow
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
     assert images_drawn(html, tmp_path) == "images 8/8"
@@ -119,6 +123,7 @@ def test_select_and_bad_names(tmp_path):
     assert code == 2 and "unknown benchmark 'nope'" in stderr and not out.exists()
 
 
+@pytest.mark.slow
 def test_list_json_and_one_benchmark(tmp_path):
     code, stdout, _ = run_main(["bench", "--list", "--json"])
     assert code == 0 and [d["name"] for d in json.loads(stdout)] == NAMES
@@ -141,6 +146,7 @@ def test_a_failed_claim_exits_3(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "results.json").read_text())["passed"] is False
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_benchmarks(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -67,6 +67,7 @@ def test_statistics_equal_a_direct_computation():
     assert records[1].grad_norm == pytest.approx(float(grad_h.norm()), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_variance_through_depth_follows_the_theory():
     """Var(z_{l+1}) = n Var(w) E[relu(z_l)^2] = n Var(w) Var(z_l) / 2 (He et al. 2015, Eq. 7):
     He (Var w = 2/n) keeps it, Xavier on a square net (Var w = 1/n) halves it per layer."""

@@ -10,16 +10,18 @@ import json
 import warnings
 
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.cli_run import run_main
-from torch import nn
 
-import paraminit.torch as pit
-from paraminit import InitError
-from paraminit.report.terminal import CompareProgress, render_table
-from paraminit.plan._io import line_numbers
+from cli_run import run_main
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import paraminit.torch as pit  # noqa: E402
+from paraminit import InitError  # noqa: E402
+from paraminit.plan._io import line_numbers  # noqa: E402
+from paraminit.report.terminal import CompareProgress, render_table  # noqa: E402
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -111,6 +113,7 @@ def test_line_numbers_of_many_offsets_equal_the_direct_count():
         line_numbers(text, [5, 3])
 
 
+@pytest.mark.slow
 def test_twenty_thousand_json_rules_parse_with_their_lines():
     rules = [{"select": f"layer{i}.weight", "scheme": "normal", "options": {"std": 0.02}}
              for i in range(20_000)]
@@ -179,6 +182,7 @@ _JSON = st.recursive(
     max_leaves=12)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(document=_JSON, wrap=st.booleans())
@@ -218,14 +222,18 @@ def test_rich_progress_shows_markup_literally():
         progress({"event": "step", "step": 1, "loss": 1.0, **event})
         progress({"event": "measure", "task": "[/bold]", "done": 1, "total": 2})
         progress({"event": "run_end", "record": {"verdict": "trains"}, **event})
+    text = stream.getvalue()  # the last frame, drawn when the bars stop, shows both as typed
+    assert "last: [/] trains" in text and "[/bold]" in text
 
 
-def test_model_with_markup_names_renders(monkeypatch, capsys):
+def test_model_with_markup_names_renders(monkeypatch):
     model = nn.Sequential()
     model.add_module("[/]", nn.Linear(2, 2))
-    monkeypatch.setattr("sys.stdout", _Terminal())
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
     columns, rows = pit.init(model, dry_run=True).table()
     render_table("plan", columns, rows)
+    assert "[/].weight" in terminal.getvalue() and "[/].bias" in terminal.getvalue()
 
 
 # ---------------------------------------------------------------------------------------

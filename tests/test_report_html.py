@@ -29,6 +29,7 @@ def _images(text: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
 
 
+@pytest.mark.slow
 def test_self_contained_and_deterministic(doc):
     text = render_html(doc)
     assert text == render_html(doc)
@@ -46,6 +47,7 @@ def test_incomplete_run_is_marked(doc):
     assert "Incomplete" in render_html(partial)
 
 
+@pytest.mark.slow
 def test_report_renders_in_a_real_browser(doc, tmp_path):
     text = render_html(doc)
     assert images_drawn(text, tmp_path) == "images 4/4"

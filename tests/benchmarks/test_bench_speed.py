@@ -44,6 +44,7 @@ def document(tmp_path_factory):
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_structure(document):
     assert {"machine", "engine", "settings", "targets", "records"} <= set(document)
     assert document["engine"]["engine"] in ("compiled", "reference")
@@ -57,6 +58,7 @@ def test_structure(document):
     assert {r["section"] for r in document["records"]} == {"dropin", "threads"}
 
 
+@pytest.mark.slow
 def test_times_and_ratios_are_finite_and_positive(document):
     for record in document["records"]:
         numbers = {k: v for k, v in record.items() if k.endswith("_s") or "speedup" in k}
@@ -64,6 +66,7 @@ def test_times_and_ratios_are_finite_and_positive(document):
         assert set(record["repeats"].values()) == {1}
 
 
+@pytest.mark.slow
 def test_every_target_is_reported(document):
     targets = document["targets"]
     bench = _bench()
@@ -95,6 +98,7 @@ def test_gpt2_and_first_call_rows_feed_their_targets():
     assert judged["uniform_ speedup"]["met"] is None
 
 
+@pytest.mark.slow
 def test_sharded_section_measures_each_rank(tmp_path):
     out = tmp_path / "speed.json"
     command = [sys.executable, str(SCRIPT), "--sizes", "64", "--dirac-shape", "4", "4", "3", "3",

@@ -286,6 +286,7 @@ def test_statistics_run_on_the_compiled_engine():
     assert engines.engine_name() == "compiled"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(LAWS))
 def test_ks_at_1e8_draws(kind):
     tally = full(kind)
@@ -295,6 +296,7 @@ def test_ks_at_1e8_draws(kind):
     assert d_edges <= critical + EDGE_SLACK, (kind, d_edges, critical)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(LAWS))
 def test_moments_at_1e8_draws(kind):
     errors = moment_errors(full(kind))
@@ -303,6 +305,7 @@ def test_moments_at_1e8_draws(kind):
     assert all(abs(value) <= Z for value in errors.values()), (kind, errors)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(LAWS))
 def test_adjacent_elements_are_uncorrelated(kind):
     result = correlations(full(kind))
@@ -311,6 +314,7 @@ def test_adjacent_elements_are_uncorrelated(kind):
     assert all(abs(r) < bound for r, bound in result.values()), (kind, result)
 
 
+@pytest.mark.slow
 def test_normal_tails_and_hard_bound():
     tally = full("normal")
     print("tails normal: " + ", ".join(
@@ -321,12 +325,14 @@ def test_normal_tails_and_hard_bound():
     assert tally.max_abs <= NORMAL_BOUND
 
 
+@pytest.mark.slow
 def test_bounded_laws_stay_in_their_support():
     uniform, truncated = full("uniform"), full("truncated_normal")
     assert uniform.max_abs < 1.0
     assert truncated.max_abs <= 2.0 * truncated.law.spec.parent_std
 
 
+@pytest.mark.slow
 def test_uniform_bits():
     tally = full("uniform")
     assert tally.on_lattice  # every value is (2m + 1) 2^-52 - 1
@@ -341,6 +347,7 @@ def test_uniform_bits():
 # power: the same statistics reject wrong laws (10^7 draws each)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "scheme", "options"), [
     ("normal", "normal", {"std": 1.01}),
     ("normal", "normal", {"std": 1.0, "mean": 0.005}),
@@ -359,6 +366,7 @@ def _normal_values(n: int = POWER_N, **options: float) -> np.ndarray:
     return pn.sample_elements(spec, seed=SEED, name="power.values", dtype="float64")
 
 
+@pytest.mark.slow
 def test_moments_detect_wrong_laws():
     normal = _normal()
     flagged = {key for key, value in moment_errors(Tally(normal).add(
@@ -378,6 +386,7 @@ def test_moments_detect_wrong_laws():
     assert flagged == {"kurtosis"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dependence", ["lanes", "blocks", "lag 2"])
 def test_correlation_detects_dependent_neighbours(dependence):
     x = _normal_values(POWER_N + 2)
@@ -399,6 +408,7 @@ def test_correlation_detects_dependent_neighbours(dependence):
         assert abs(r) > bound
 
 
+@pytest.mark.slow
 def test_tails_detect_wrong_tails():
     heavy = Tally(_normal(), tails=True).add(_normal_values(std=1.25))
     failures = tail_failures(heavy)
@@ -408,6 +418,7 @@ def test_tails_detect_wrong_tails():
     assert any(f.startswith("both 4 sigma") for f in tail_failures(light))
 
 
+@pytest.mark.slow
 def test_bits_detect_defects():
     uniform = _uniform()
     # a uniform short by 0.05% at the top fails the top bits

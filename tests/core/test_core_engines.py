@@ -166,6 +166,7 @@ _DIGEST_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_and_thread_counts_agree_with_this_one():
     here = pn.sample("he_normal", (257, 129), seed=9, name="layer.weight", dtype="float32")
     expected = hashlib.sha256(here.tobytes()).hexdigest()

@@ -243,6 +243,7 @@ def test_random_walk_gains_cancel_the_drift_analytically(width):
         assert abs(residual) < 0.05 * abs(_mean_log_step(naive, width, nonlinearity))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("nonlinearity", "width", "chains", "depth"), [
     ("linear", 10, 32, 120), ("relu", 50, 32, 100)])
 def test_random_walk_simulated_drift_is_zero(nonlinearity, width, chains, depth):
@@ -288,6 +289,7 @@ def test_selu_constants_are_the_unit_fixed_point():
     assert SELU_LAMBDA == 1.0507009873554805 and SELU_ALPHA == 1.6732632423543772
 
 
+@pytest.mark.slow
 def test_selu_keeps_mean_zero_and_variance_one_through_32_layers():
     # The law N(0, spec.std^2) is checked (KS) by the registry sweep; here the weights are
     # drawn with NumPy's generator at that std, 30x faster than 32 Philox megasamples.

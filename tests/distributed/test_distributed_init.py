@@ -19,6 +19,8 @@ if not dist.is_available() or not dist.is_gloo_available():
 import dist_cases  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each test spawns 2-4 processes that import torch
+
 DEADLINE_S = 240.0
 
 

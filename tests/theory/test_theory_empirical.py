@@ -121,7 +121,10 @@ NETWORKS = {
 }
 
 
-@pytest.mark.parametrize("network", sorted(NETWORKS))
+# Monte-Carlo over random networks, seconds each: one in the fast loop, the rest marked slow
+@pytest.mark.parametrize("network", [
+    name if name == "relu" else pytest.param(name, marks=pytest.mark.slow)
+    for name in sorted(NETWORKS)])
 def test_one_step_maps_match_random_networks(network):
     activation, phi, dphi, sigma_w2, sigma_b2, q0, c0 = NETWORKS[network]
     residuals = one_step_residuals(activation, phi, dphi, sigma_w2, sigma_b2, q0=q0, c0=c0)
@@ -149,6 +152,7 @@ END_TO_END_SEEDS = tuple(range(10, 22))
 END_TO_END_DEPTH = 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sigma_w2", "sigma_b2", "q_star", "chi1"),
     [(1.0, 0.05, 0.1936, 0.7590), (1.76095, 0.05, 0.57005, 1.0)],
@@ -247,6 +251,7 @@ ISOMETRY_NETWORKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
 @pytest.mark.parametrize("network", sorted(ISOMETRY_NETWORKS))
 def test_jacobian_spectrum_variance_slopes(network, weights):

@@ -40,7 +40,7 @@ def test_plan_rows_have_the_promised_fields():
     for row in plan:
         assert {"name", "scheme", "fan_in", "fan_out", "std"} <= set(row.to_dict())
     assert plan["weight"].scheme == "he_normal" and plan["bias"].scheme == "zeros"
-    assert "preset 'he'" in repr(plan) or plan.preset == "he"
+    assert plan.preset == "he" and "preset='he'" in repr(plan)
 
 
 def test_dry_run_changes_nothing():

@@ -18,7 +18,7 @@ from typing import Literal, get_args
 from .._errors import InitError
 from . import validate
 
-__all__ = ["FanConvention", "Fans", "LAYOUTS", "Layout", "compute_fans"]
+__all__ = ["Axes", "FanConvention", "Fans", "LAYOUTS", "Layout", "channel_axes", "compute_fans"]
 
 Layout = Literal["torch", "jax", "keras"]
 FanConvention = Literal["paraminit", "torch", "keras", "jax"]
@@ -39,18 +39,51 @@ _LAYOUT_TEXT = {
 
 
 @dataclass(frozen=True)
-class _Axes:
+class Axes:
+    """Where a weight keeps its channels: the in- and out-channel axes, and which of the two
+    already holds a per-group count (``"in"``: conv weights; ``"out"``: transposed-conv
+    weights; the other axis holds the full count)."""
+
     in_axis: int
     out_axis: int
     grouped: Literal["in", "out"]
 
 
-def _layout_axes(layout: str, rank: int, transposed: bool) -> _Axes:
+def _layout_axes(layout: str, rank: int, transposed: bool) -> Axes:
     if layout == "torch":
-        return _Axes(0, 1, "out") if transposed else _Axes(1, 0, "in")
+        return Axes(0, 1, "out") if transposed else Axes(1, 0, "in")
     if layout == "keras" and transposed:
-        return _Axes(rank - 1, rank - 2, "out")
-    return _Axes(rank - 2, rank - 1, "in")
+        return Axes(rank - 1, rank - 2, "out")
+    return Axes(rank - 2, rank - 1, "in")
+
+
+def _read_axes(dims: tuple[int, ...], layout: str, transposed: bool, in_axis: object,
+               out_axis: object, fan_convention: str) -> Axes:
+    """The one reading of the channel axes, for :func:`compute_fans` and
+    :func:`channel_axes` (options already checked, ``dims`` at least 2-D)."""
+    rank = len(dims)
+    if in_axis is not None or out_axis is not None:
+        if in_axis is None or out_axis is None:
+            raise InitError(
+                f"in_axis and out_axis must be given together; received in_axis={in_axis!r}, "
+                f"out_axis={out_axis!r}"
+            )
+        axes = []
+        for argument, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
+            axes.append(validate.integer(argument, axis, minimum=-rank, maximum=rank - 1,
+                                         hint=f" for shape {dims}") % rank)
+        if axes[0] == axes[1]:
+            raise InitError(
+                f"in_axis and out_axis must differ; both are axis {axes[0]} of shape {dims}"
+            )
+        read = Axes(axes[0], axes[1], "out" if transposed else "in")
+    else:
+        read = _layout_axes(layout, rank, transposed and fan_convention == "paraminit")
+    if transposed and rank < 3:
+        raise InitError(
+            f"transposed=True needs a convolution weight (3-D or more); received shape {dims}"
+        )
+    return read
 
 
 @dataclass(frozen=True)
@@ -169,6 +202,46 @@ def _stride_values(stride: object, count: str) -> tuple[int, ...]:
     return tuple(int(s) for s in values)
 
 
+def _checked(shape: Sequence[int], layout: object, **fan_options: object) -> tuple[int, ...]:
+    """The shape, once the layout and fan options are checked and it is at least 2-D."""
+    dims = validate.shape(shape)
+    if fan_options.get("in_axis") is None and fan_options.get("out_axis") is None:
+        validate.choice("layout", layout, LAYOUTS)
+    check_fan_options(**fan_options)
+    if len(dims) < 2:
+        raise InitError(
+            f"fans are undefined for the {len(dims)}-D shape {dims} (layout {layout!r}): a "
+            "weight needs at least 2 dims (out and in). For a bias or a norm scale use a "
+            "scheme that needs no fans ('zeros', 'constant', 'normal', 'uniform'), or give "
+            "the 2-D weight shape"
+        )
+    return dims
+
+
+def channel_axes(
+    shape: Sequence[int],
+    layout: Layout | str = "torch",
+    *,
+    transposed: bool = False,
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    fan_convention: FanConvention | str = "paraminit",
+) -> Axes:
+    """The in- and out-channel axes of a weight of ``shape``: exactly the ``in_axis`` and
+    ``out_axis`` (and ``grouped``) of :func:`compute_fans`'s :class:`Fans`, read without
+    computing the fans, so that a scheme needing only the axes (orthogonal, dirac, sparse)
+    reads them the same way, empty shapes and groups that do not divide included.
+
+    Example:
+        >>> channel_axes((8, 4, 3, 3), transposed=True).out_axis  # torch ConvTranspose
+        1
+    """
+    dims = _checked(shape, layout, transposed=transposed, in_axis=in_axis, out_axis=out_axis,
+                    fan_convention=fan_convention)
+    return _read_axes(dims, str(layout), bool(transposed), in_axis, out_axis,
+                      str(fan_convention))
+
+
 def compute_fans(
     shape: Sequence[int],
     layout: Layout | str = "torch",
@@ -207,43 +280,12 @@ def compute_fans(
         >>> compute_fans((256, 128, 3, 3)).fan_in
         1152.0
     """
-    dims = validate.shape(shape)
-    custom = in_axis is not None or out_axis is not None
-    if not custom:
-        validate.choice("layout", layout, LAYOUTS)
-    check_fan_options(groups=groups, transposed=transposed, in_axis=in_axis,
-                      out_axis=out_axis, fan_convention=fan_convention)  # stride: below
+    dims = _checked(shape, layout, groups=groups, transposed=transposed, in_axis=in_axis,
+                    out_axis=out_axis, fan_convention=fan_convention)  # stride: below
     groups, transposed = int(groups), bool(transposed)  # type: ignore[call-overload]
-    rank = len(dims)
-    if rank < 2:
-        raise InitError(
-            f"fans are undefined for the {rank}-D shape {dims} (layout {layout!r}): a weight "
-            "needs at least 2 dims (out and in). For a bias or a norm scale use a scheme "
-            "that needs no fans ('zeros', 'constant', 'normal', 'uniform'), or give the 2-D "
-            "weight shape"
-        )
-    if custom:
-        if in_axis is None or out_axis is None:
-            raise InitError(
-                f"in_axis and out_axis must be given together; received in_axis={in_axis!r}, "
-                f"out_axis={out_axis!r}"
-            )
-        axes = []
-        for argument, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
-            axes.append(validate.integer(argument, axis, minimum=-rank, maximum=rank - 1,
-                                         hint=f" for shape {dims}") % rank)
-        if axes[0] == axes[1]:
-            raise InitError(
-                f"in_axis and out_axis must differ; both are axis {axes[0]} of shape {dims}"
-            )
-        read = _Axes(axes[0], axes[1], "out" if transposed else "in")
+    read = _read_axes(dims, str(layout), transposed, in_axis, out_axis, str(fan_convention))
+    if in_axis is not None or out_axis is not None:
         layout = "custom"
-    else:
-        read = _layout_axes(str(layout), rank, transposed and fan_convention == "paraminit")
-    if transposed and rank < 3:
-        raise InitError(
-            f"transposed=True needs a convolution weight (3-D or more); received shape {dims}"
-        )
     kernel = [d for i, d in enumerate(dims) if i not in (read.in_axis, read.out_axis)]
     receptive = math.prod(kernel)
     in_dim, out_dim = dims[read.in_axis], dims[read.out_axis]

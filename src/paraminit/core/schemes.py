@@ -15,7 +15,7 @@ from typing import Any
 
 from .._errors import InitError
 from . import validate as _validate
-from .fans import LAYOUTS, Fans, check_fan_options, compute_fans
+from .fans import LAYOUTS, Axes, Fans, channel_axes, check_fan_options, compute_fans
 from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
 from .spec import InitSpec
 
@@ -64,6 +64,17 @@ class _Context:
     def fans(self) -> Fans:
         try:
             return compute_fans(self.shape, self.layout, **self.fan_options)
+        except InitError as error:
+            raise InitError(f"{self.scheme}: {error}") from None
+
+    def axes(self) -> Axes:
+        """The channel axes exactly as :meth:`fans` reads them (transposition and custom
+        axes included), without computing fans: empty shapes have axes too."""
+        options = self.fan_options
+        try:
+            return channel_axes(self.shape, self.layout, transposed=options["transposed"],
+                                in_axis=options["in_axis"], out_axis=options["out_axis"],
+                                fan_convention=options["fan_convention"])
         except InitError as error:
             raise InitError(f"{self.scheme}: {error}") from None
 
@@ -305,14 +316,14 @@ def _build_orthogonal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
 
 
 def _out_axis(ctx: _Context) -> int:
+    """The out axis of the Fans (:meth:`_Context.axes`); orthogonal and sparse read no other
+    channel axis, so for them ``out_axis`` may also be given alone."""
     options = ctx.fan_options
-    if options.get("out_axis") is not None:
+    if options["out_axis"] is not None and options["in_axis"] is None:
         rank = len(ctx.shape)
         return _validate.integer("out_axis", options["out_axis"], minimum=-rank,
                                  maximum=rank - 1, hint=f" for shape {ctx.shape}") % rank
-    if ctx.layout == "torch":
-        return 0
-    return len(ctx.shape) - 1
+    return ctx.axes().out_axis
 
 
 def _build_identity(ctx: _Context, o: dict[str, Any]) -> InitSpec:
@@ -330,20 +341,22 @@ def _build_dirac(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     ctx.require_rank(3, 5)
     # the same `groups` as the convolution's fans
     groups = _validate.integer("groups", ctx.fan_options["groups"], minimum=1)
-    out_axis = _out_axis(ctx)
-    in_axis = 1 if ctx.layout == "torch" and out_axis == 0 else len(ctx.shape) - 2
-    out_channels = ctx.shape[out_axis]
-    if out_channels % groups:
+    axes = ctx.axes()
+    # groups split the axis with the full channel count (out for a conv, in for a transposed
+    # conv); the other axis holds one group's channels
+    split, held = ("out", "in") if axes.grouped == "in" else ("in", "out")
+    full = ctx.shape[getattr(axes, f"{split}_axis")]
+    if full % groups:
         raise InitError(
-            f"groups={groups} must divide the out-channels ({out_channels}) of shape {ctx.shape}"
+            f"groups={groups} must divide the {split}-channels ({full}) of shape {ctx.shape}"
         )
-    per_group = out_channels // groups
-    ones = groups * min(per_group, ctx.shape[in_axis])
+    ones = groups * min(full // groups, ctx.shape[getattr(axes, f"{held}_axis")])
     numel = math.prod(ctx.shape)
     return _plain(
         ctx, o, distribution="dirac", mean=ones / numel if numel else 0.0,
         std=math.sqrt(ones / numel - (ones / numel) ** 2) if numel else 0.0,
-        params={"groups": groups, "out_axis": out_axis, "in_axis": in_axis},
+        params={"groups": groups, "out_axis": axes.out_axis, "in_axis": axes.in_axis,
+                "grouped": axes.grouped},
         formula=(
             "W[g*out_per_group + d, d, k//2...] = 1 for d < min(out_per_group, in): each "
             "conv output copies its input channel (identity map)"

@@ -78,7 +78,9 @@ def support(spec: InitSpec) -> tuple[tuple[np.ndarray, ...], float]:
     """The non-zeros of identity and dirac: (an index array per dimension, their value).
 
     Every other element is 0. Identity: ``gain`` on the main diagonal. Dirac: 1 at the
-    kernel centre k//2 from input channel d to output g·out_per_group + d, in every group.
+    kernel centre k//2 from input channel g·in_per_group + d to output g·out_per_group + d,
+    in every group, for d < min(in_per_group, out_per_group); on the channel axis that holds
+    one group's channels (``params["grouped"]``) the index is d alone.
     """
     shape, params = spec.shape, spec.params
     if math.prod(shape) == 0:
@@ -86,13 +88,15 @@ def support(spec: InitSpec) -> tuple[tuple[np.ndarray, ...], float]:
     if spec.distribution == "identity":
         diagonal = np.arange(min(shape))
         return (diagonal, diagonal), params["gain"]
-    out_axis, in_axis = params["out_axis"], params["in_axis"]
-    per_group = shape[out_axis] // params["groups"]
-    channels = np.arange(min(per_group, shape[in_axis]))
-    outputs = (np.arange(params["groups"])[:, None] * per_group + channels).reshape(-1)
-    index = [np.full(outputs.size, k // 2) for k in shape]
-    index[out_axis] = outputs
-    index[in_axis] = np.tile(channels, params["groups"])
+    groups = params["groups"]
+    split, held = ((params["out_axis"], params["in_axis"]) if params["grouped"] == "in"
+                   else (params["in_axis"], params["out_axis"]))
+    per_group = shape[split] // groups
+    channels = np.arange(min(per_group, shape[held]))
+    spread = (np.arange(groups)[:, None] * per_group + channels).reshape(-1)
+    index = [np.full(spread.size, k // 2) for k in shape]
+    index[split] = spread
+    index[held] = np.tile(channels, groups)
     return tuple(index), 1.0
 
 

@@ -9,17 +9,18 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import paraminit as pi
-import paraminit.torch as init
-from paraminit import InitError
-from paraminit.core.engines import Box, Prepared, prepare, reference
-from paraminit.core.engines import torch_engine as te
-from paraminit.core.engines.cast import bfloat16_bits
-from paraminit.core.engines.law import (
+torch = pytest.importorskip("torch")
+
+import paraminit as pi  # noqa: E402
+import paraminit.torch as init  # noqa: E402
+from paraminit import InitError  # noqa: E402
+from paraminit.core.engines import Box, Prepared, prepare, reference  # noqa: E402
+from paraminit.core.engines import torch_engine as te  # noqa: E402
+from paraminit.core.engines.cast import bfloat16_bits  # noqa: E402
+from paraminit.core.engines.law import (  # noqa: E402
     CONSTANT,
     NORMAL,
     TRUNCATED,
@@ -27,8 +28,8 @@ from paraminit.core.engines.law import (
     UNIFORM,
     element_law,
 )
-from paraminit.core.stream import Stream, philox4x32_10
-from paraminit.torch import _write
+from paraminit.core.stream import Stream, philox4x32_10  # noqa: E402
+from paraminit.torch import _write  # noqa: E402
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 TORCH = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
@@ -266,6 +267,7 @@ def test_any_box_equals_the_reference(box, spec_name, dtype, seed, per_pass):
         te._PASS_ELEMENTS = saved
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_pass", [1, 2, 3, 8, 64, 1000])
 @pytest.mark.parametrize("spec_name", ["normal", "uniform", "truncated", "tail-1000"])
 def test_pass_boundaries_change_nothing(monkeypatch, spec_name, per_pass):

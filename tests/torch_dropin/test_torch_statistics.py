@@ -136,6 +136,7 @@ def test_orthogonal_norm_like_torch(shape, gain):
     assert float(theirs.norm()) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_orthogonal_is_haar():
     # For Haar-distributed Q in O(n): E[tr Q] = 0 and E[(tr Q)^2] = 1 (Diaconis & Shahshahani
     # 1994). QR without the sign fix biases the diagonal.

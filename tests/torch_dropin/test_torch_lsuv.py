@@ -55,6 +55,7 @@ def _measured_stds(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[float, 
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation", [nn.Tanh, nn.ReLU])
 def test_lsuv_converges_on_a_deep_mlp(activation):
     model = _mlp(activation)
@@ -70,6 +71,7 @@ def test_lsuv_converges_on_a_deep_mlp(activation):
         assert record.scale > 0
 
 
+@pytest.mark.slow
 def test_lsuv_converges_on_a_small_cnn_with_centering():
     model = _cnn()
     x = _inputs(32, 3, 16, 16)
@@ -93,6 +95,7 @@ def test_lsuv_pre_initialises_orthonormally():
                                          name=f"{name}.weight"))
 
 
+@pytest.mark.slow
 def test_lsuv_is_deterministic_and_rescales_only_weights():
     a, b = _mlp(nn.ReLU, depth=4), _mlp(nn.ReLU, depth=4)
     b.load_state_dict(a.state_dict())

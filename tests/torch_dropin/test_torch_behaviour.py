@@ -304,6 +304,7 @@ def test_orthogonal_in_every_dtype(dtype, shape, gain):
     assert float((gram - gain**2 * eye).abs().max()) <= tolerance + 1e-12 * gain**2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(600, 256), (256, 600)])
 def test_large_orthogonal_factorised_in_float32_keeps_orthogonality(shape):
     """Short side >= 256 and long side <= 4096 in float32: torch's float32 QR, whose own
