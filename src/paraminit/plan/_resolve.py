@@ -8,6 +8,7 @@ no formula lives here. Writing the values is the adapter's job.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -197,6 +198,14 @@ _SHOWN_OPTIONS = {"constant": ("value",), "uniform": ("low", "high"), "normal": 
 _COLUMNS = ("name", "module", "role", "rule", "scheme", "fan_in", "fan_out", "std", "bound")
 
 
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain aligned columns (no terminal library): a header, a rule, one line per row."""
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    lines = [columns, ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
+                     .rstrip() for line in lines)
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
@@ -248,6 +257,21 @@ class Plan(Sequence[PlanRow]):
 
     def to_records(self) -> list[dict[str, Any]]:
         return [row.to_dict() for row in self._rows]
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """``{"preset", "seed", "applied", "rows": [...]}`` as JSON (rows as in
+        :meth:`to_records`)."""
+        return json.dumps({"preset": self.preset, "seed": self.seed, "applied": self.applied,
+                           "rows": self.to_records()}, indent=indent)
+
+    def __str__(self) -> str:
+        """The plan as a table: name, module type, role, status, rule, scheme, fans, std,
+        bound (``print(plan)``)."""
+        columns, rows = self.table()
+        columns = (*columns[:3], "status", *columns[3:])
+        rows = [(*row[:3], plan_row.status, *row[3:])
+                for row, plan_row in zip(rows, self._rows, strict=True)]
+        return f"{self!r}\n{text_table(columns, rows)}"
 
     def table(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
         """Columns and string rows for :func:`paraminit.report.terminal.render_table`."""

@@ -75,11 +75,12 @@ from ._dropin import (
 from ._generic import init_, lecun_normal_, lecun_uniform_, msra_, variance_scaling_
 from ._lsuv import LSUVRecord, check_lsuv_options, lsuv
 from ._meta import skip_default_init
-from ._model import AuditRecord, audit, init
+from ._model import Audit, AuditRecord, audit, init
 from ._structured import conv_orthogonal_, delta_orthogonal_, random_walk_
 
 # PRESETS and ROLES (tuples) are public too, outside __all__, which lists callables.
 __all__ = [
+    "Audit",
     "AuditRecord",
     "InitWarning",
     "LSUVRecord",
@@ -152,4 +153,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public names (not the module's own imports such as ``Any``)."""
+    return sorted({*__all__, "PRESETS", "ROLES"})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import warnings
 from importlib import import_module
 from typing import Any
@@ -23,6 +25,8 @@ def load_factory(target: str) -> nn.Module:
     if not sep or not module_name or not attribute:
         raise InitError(f"--model must be pkg.module:factory (a callable building the model "
                         f"with no arguments); received {target!r}")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: modules here are found
     try:
         module = import_module(module_name)
     except ImportError as error:
@@ -61,7 +65,7 @@ def explain_model(target: str, *, rules: str | None = None, preset: str = "he",
         return 0
     columns, rows = plan.table()
     render_table(f"init plan of {target} (preset {plan.preset!r}, seed {plan.seed})",
-                 columns, rows)
+                 columns, rows)  # rich, for terminals; print(plan) is the plain form
     if records:
         render_table("audit", ("kind", "name", "message"),
                      [(r.kind, r.name, r.message) for r in records])

@@ -7,6 +7,7 @@ put in place of them): an error at any step leaves the model untouched.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from ..core import validate
 from ..core.engines import ELEMENTWISE, Box
 from ..core.stream import _check_seed
 from ..plan import ParamInfo, Plan, PlanRow, resolve_plan
+from ..plan._resolve import text_table
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
 from ._sharded import LocalBox, local_box, local_tensor, materialise
 from ._write import write_spec
 
-__all__ = ["AuditRecord", "audit", "init"]
+__all__ = ["Audit", "AuditRecord", "audit", "init"]
 
 # BatchNorm/InstanceNorm running statistics: the values reset_running_stats() gives.
 _NORM_BUFFERS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_tracked": 0}
@@ -324,8 +326,24 @@ class AuditRecord:
                 "measured": self.measured, "target": self.target, "tolerance": self.tolerance}
 
 
+class Audit(list):
+    """The findings of :func:`audit`: a list of :class:`AuditRecord` (empty when all is well)
+    that prints as a table and serialises to JSON."""
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps([record.to_dict() for record in self], indent=indent)
+
+    def __str__(self) -> str:
+        if not self:
+            return "audit: nothing to report"
+        return f"audit: {len(self)} finding(s)\n" + text_table(
+            ("kind", "name", "message"), [(r.kind, r.name, r.message) for r in self])
+
+    __repr__ = list.__repr__
+
+
 def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
-          std: bool = True) -> list[AuditRecord]:
+          std: bool = True) -> Audit:
     """What an initialisation of ``model`` left wrong or unexplained.
 
     Reports parameters no rule covered (``"uncovered"``: custom modules' raw
@@ -347,7 +365,7 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
                         f"default preset's); received {validate.show(plan)}")
     if plan is None:
         plan = init(model, dry_run=True)
-    records: list[AuditRecord] = []
+    records = Audit()
     current = {slot.name: slot for slot in describe(model, plan.prefix)}
     planned = {row.parameter for row in plan}
     conflicts: set[str] = set()
