@@ -182,10 +182,7 @@ def _xavier(distribution: str | None) -> Callable[[_Context, dict[str, Any]], In
 
 
 def _nonlinearity_gain(o: dict[str, Any]) -> tuple[float, str]:
-    nonlinearity = o["nonlinearity"]
-    if not isinstance(nonlinearity, str) or nonlinearity not in GAINS:
-        choices = ", ".join(repr(k) for k in sorted(GAINS))
-        raise InitError(f"nonlinearity must be one of {choices}; received {nonlinearity!r}")
+    nonlinearity = _validate.choice("nonlinearity", o["nonlinearity"], sorted(GAINS))
     slope = _number("slope", o["slope"])
     if nonlinearity == "leaky_relu":
         return gain("leaky_relu", slope), f"2 / (1 + {slope:g}^2) (leaky_relu)"
@@ -693,8 +690,9 @@ def get_scheme(name: str) -> Scheme:
         canonical = ALIASES.get(name, name)
         if canonical in REGISTRY:
             return REGISTRY[canonical]
-    choices = ", ".join(sorted([*REGISTRY, *ALIASES]))
-    raise InitError(f"scheme must be one of: {choices}; received {name!r}")
+    names = sorted([*REGISTRY, *ALIASES])
+    raise InitError(f"scheme must be one of: {', '.join(names)}; received {name!r}"
+                    f"{_validate.did_you_mean(name, names)}")
 
 
 def resolve(

@@ -9,6 +9,7 @@ wherever the Python type is (``np.float32(0.5)`` as a number, ``np.int64(3)`` as
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Sequence
@@ -99,8 +100,17 @@ def choice(argument: str, value: object, choices: Sequence[str], *, hint: str = 
     """One of ``choices`` (strings); ``hint`` follows the value in the message."""
     if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise InitError(f"{argument} must be one of {allowed}; received {show(value)}{hint}")
+        raise InitError(f"{argument} must be one of {allowed}; received {show(value)}{hint}"
+                        f"{did_you_mean(value, choices)}")
     return str(value)
+
+
+def did_you_mean(value: object, choices: Sequence[str]) -> str:
+    """``"; did you mean 'he_normal'?"`` for a string close to some of ``choices``, else ``""``."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 def text(argument: str, value: object) -> str:

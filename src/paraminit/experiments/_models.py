@@ -16,10 +16,13 @@ from .._errors import InitError
 
 __all__ = ["ACTIVATIONS", "ARCHS", "build_model", "hidden_layers"]
 
-# "linear" (the identity) makes a deep linear network (Saxe et al. 2014).
+# Every activation paraminit has a gain for (core.gains.GAINS, but the conv names, which
+# are linear maps); "linear" (the identity) makes a deep linear network (Saxe et al. 2014).
+# leaky_relu is torch's default slope 0.01, the gain's default too.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "selu": nn.SELU,
-    "gelu": nn.GELU, "silu": nn.SiLU, "linear": nn.Identity,
+    "gelu": nn.GELU, "silu": nn.SiLU, "linear": nn.Identity, "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU, "mish": nn.Mish, "softplus": nn.Softplus, "swish": nn.SiLU,
 }
 ARCHS = ("mlp", "cnn")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
@@ -329,6 +329,9 @@ class AuditRecord:
 class Audit(list):
     """The findings of :func:`audit`: a list of :class:`AuditRecord` (empty when all is well)
     that prints as a table and serialises to JSON."""
+
+    def __init__(self, records: Iterable[AuditRecord] = ()) -> None:
+        super().__init__(records)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps([record.to_dict() for record in self], indent=indent)

@@ -1,0 +1,41 @@
+"""Messages that help: nearest names for a mistyped choice (issue 15, item 7)."""
+
+from __future__ import annotations
+
+import pytest
+
+import paraminit as pi
+from paraminit import InitError
+from paraminit.core import validate
+
+
+def test_an_unknown_scheme_suggests_the_nearest_names():
+    with pytest.raises(InitError, match=r"received 'he_nromal'; did you mean 'he_normal'"):
+        pi.resolve("he_nromal", (3, 3))
+    with pytest.raises(InitError, match=r"received 'xavier'; did you mean 'xavier_normal' or "
+                                        r"'xavier_uniform'\?$"):
+        pi.resolve("xavier", (3, 3))
+
+
+def test_a_mistyped_option_word_suggests_the_right_one():
+    with pytest.raises(InitError, match=r"received 'fan_inn'; did you mean 'fan_in'\?"):
+        pi.resolve("he_normal", (3, 3), mode="fan_inn")
+    with pytest.raises(InitError, match=r"nonlinearity must be one of .*received 'rleu'; did "
+                                        r"you mean 'relu'"):
+        pi.resolve("he_normal", (3, 3), nonlinearity="rleu")
+
+
+@pytest.mark.parametrize("value", ["qqqq", 3, None, ""])
+def test_no_suggestion_for_nothing_close(value):
+    with pytest.raises(InitError) as info:
+        validate.choice("mode", value, ("fan_in", "fan_out"))
+    assert "did you mean" not in str(info.value)
+
+
+def test_compare_takes_every_activation_with_a_gain():
+    pytest.importorskip("torch")
+    from paraminit.core.gains import GAINS
+    from paraminit.experiments._models import ACTIVATIONS
+
+    assert set(GAINS) - set(ACTIVATIONS) == {f"conv{t}{d}d" for t in ("", "_transpose")
+                                             for d in (1, 2, 3)}
