@@ -19,6 +19,7 @@ from typing import Any
 from . import __version__
 from ._errors import InitError
 from .core.fans import LAYOUTS
+from .core.gains import ACTIVATION_NAMES
 from .core.methods import parse_method, parse_methods
 from .core.schemes import resolve, schemes
 from .report.terminal import render_table
@@ -342,7 +343,7 @@ def _compare_parser(commands: Any) -> None:
                          help="weight layers including the output layer (mlp 30, cnn 10)")
     compare.add_argument("--width", type=int, help="hidden units / channels (mlp 128, cnn 16)")
     compare.add_argument("--activation", default="relu",
-                         choices=("relu", "tanh", "sigmoid", "selu", "gelu", "silu", "linear"),
+                         choices=ACTIVATION_NAMES,
                          help="hidden nonlinearity (linear: a deep linear network)")
     compare.add_argument("--bias-std", type=float, default=0.0,
                          help="biases ~ N(0, bias_std^2) (default 0: zero biases)")

@@ -67,7 +67,8 @@ def test_unknown_nonlinearity():
         pi.gain("relu6")
     with raises(pattern):
         pi.resolve("he_normal", (3, 3), nonlinearity="relu6")
-    with raises(pattern):
+    with raises(r"gain must be a number > 0 or a nonlinearity name .*'tanh'\); received "
+                r"'relu6'; did you mean 'relu'"):
         pi.resolve("xavier_normal", (3, 3), gain="relu6")
     with raises(r"nonlinearity must be one of .*received 'relu6'"):
         pi.numeric_gain("relu6")

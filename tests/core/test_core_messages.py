@@ -34,8 +34,15 @@ def test_no_suggestion_for_nothing_close(value):
 
 def test_compare_takes_every_activation_with_a_gain():
     pytest.importorskip("torch")
-    from paraminit.core.gains import GAINS
+    from paraminit.core.gains import ACTIVATION_NAMES, GAINS
     from paraminit.experiments._models import ACTIVATIONS
 
     assert set(GAINS) - set(ACTIVATIONS) == {f"conv{t}{d}d" for t in ("", "_transpose")
                                              for d in (1, 2, 3)}
+    assert tuple(sorted(ACTIVATIONS)) == ACTIVATION_NAMES  # what --activation offers
+
+
+def test_a_gain_word_that_is_no_nonlinearity_names_gain():
+    with pytest.raises(InitError, match=r"^gain must be a number > 0 or a nonlinearity name "
+                                        r"\('conv1d'.*received 'rleu'; did you mean 'relu'"):
+        pi.resolve("xavier_normal", (4, 4), gain="rleu")

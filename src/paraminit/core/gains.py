@@ -23,7 +23,7 @@ from scipy import special
 from .._errors import InitError
 from . import validate
 
-__all__ = ["ACTIVATIONS", "GAINS", "Gain", "gain", "numeric_gain"]
+__all__ = ["ACTIVATIONS", "ACTIVATION_NAMES", "GAINS", "Gain", "gain", "numeric_gain"]
 
 SELU_ALPHA = 1.6732632423543772  # Klambauer et al. 2017, Eq. 14 (alpha_01)
 SELU_LAMBDA = 1.0507009873554805  # Klambauer et al. 2017, Eq. 14 (lambda_01)
@@ -197,6 +197,8 @@ GAINS: dict[str, Gain] = {
     ),
 }
 GAINS["swish"] = GAINS["silu"]
+# The names that are activations (compare's --activation), not the linear maps conv*.
+ACTIVATION_NAMES: tuple[str, ...] = tuple(sorted(n for n in GAINS if not n.startswith("conv")))
 
 
 def _check_name(name: object, table: dict) -> None:

@@ -48,6 +48,11 @@ _choice = _validate.choice  # (argument, value, choices) -> str
 def _gain_option(value: Any) -> float:
     """A gain given as a number (std multiplier) or as a nonlinearity name."""
     if isinstance(value, str):
+        if value not in GAINS:
+            names = sorted(GAINS)
+            raise InitError(f"gain must be a number > 0 or a nonlinearity name "
+                            f"({', '.join(map(repr, names))}); received {value!r}"
+                            f"{_validate.did_you_mean(value, names)}")
         return gain(value)
     return _number("gain", value, positive=True)
 
