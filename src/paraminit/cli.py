@@ -287,8 +287,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="explain a torch model's init plan and audit: FACTORY() builds it")
     explain.add_argument("--rules", metavar="FILE", help="with --model: a .json/.toml rules file")
     explain.add_argument("--preset", default="he", help="with --model: the fallback preset")
-    explain.add_argument("--layout", default="torch", choices=LAYOUTS)
-    explain.add_argument("--groups", type=int, default=1)
+    explain.add_argument("--layout", default="torch", choices=LAYOUTS,
+                         help="how the shape's axes are read: torch (out, in, *kernel), jax or "
+                              "keras (*kernel, in, out) (default torch)")
+    explain.add_argument("--groups", type=int, default=1,
+                         help="convolution groups: fans per group (default 1)")
     explain.add_argument("--transposed", action="store_true",
                          help="the weight belongs to a transposed convolution")
     explain.add_argument("--stride", help="stride for stride-aware fans, e.g. 2,2")

@@ -46,3 +46,18 @@ def test_a_gain_word_that_is_no_nonlinearity_names_gain():
     with pytest.raises(InitError, match=r"^gain must be a number > 0 or a nonlinearity name "
                                         r"\('conv1d'.*received 'rleu'; did you mean 'relu'"):
         pi.resolve("xavier_normal", (4, 4), gain="rleu")
+
+
+def test_explain_help_documents_layout_and_groups():
+    import contextlib
+    import io
+
+    pytest.importorskip("rich")  # the CLI's tables
+    from paraminit.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["explain", "--help"]) == 0
+    text = " ".join(out.getvalue().split())
+    assert "how the shape's axes are read: torch (out, in, *kernel)" in text
+    assert "convolution groups: fans per group (default 1)" in text

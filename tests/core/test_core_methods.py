@@ -136,3 +136,12 @@ def test_the_grammar_imports_no_framework():
     result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_method_lists_the_model_level_methods_too():
+    with pytest.raises(InitError, match=r"received 'he_nromal'; did you mean 'he_normal'.*; or "
+                                        r"a model-level method: 'lsuv'$"):
+        parse_method("he_nromal", model_methods=("lsuv",))
+    with pytest.raises(InitError) as info:
+        parse_method("he_nromal")
+    assert "model-level" not in str(info.value)

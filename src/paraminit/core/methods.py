@@ -53,7 +53,13 @@ def parse_method(text: str, *, model_methods: Sequence[str] = ()) -> tuple[str, 
                         f"{show(text)}")
     name, _, rest = text.partition(":")
     if name not in model_methods:
-        get_scheme(name)
+        try:
+            get_scheme(name)
+        except InitError as error:
+            if not model_methods:
+                raise
+            raise InitError(f"{error}; or a model-level method: "
+                            f"{', '.join(map(repr, model_methods))}") from None
     options: dict[str, Any] = {}
     if rest:
         for item in rest.split(","):

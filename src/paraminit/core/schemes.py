@@ -624,9 +624,9 @@ _ENTRIES = [
             "std = sqrt(2 / n), n = fan_in | fan_out | (fan_in + fan_out)/2",
             f"{_HE}; Caffe MSRAFiller (variance_norm FAN_IN / FAN_OUT / AVERAGE)",
             {"variance_norm": "fan_in"}, _build_msra, "variance_scaling", (),
-            ("the seed collection's formula 2/(n_in + n_out) is a mistake: it is half of "
-             "Caffe's AVERAGE variant 4/(n_in + n_out); use variance_norm='average' for the "
-             "faithful form",)),
+            ("a widely copied summary of Qiu (2020) §7.3 gives 2/(n_in + n_out), a mistake: "
+             "half of Caffe's AVERAGE variant 4/(n_in + n_out); use variance_norm='average' "
+             "for the faithful form",)),
     _scheme("orthogonal", "(semi-)orthogonal matrix times gain, Haar-distributed",
             "W = gain * Q, Q from QR of a Gaussian matrix with the sign fix (or SVD)",
             "Saxe, McClelland & Ganguli 2014, 'Exact solutions to the nonlinear dynamics of "

@@ -45,7 +45,7 @@ __all__ = [
     "initialise",
 ]
 
-# The seed collection's methods (Qiu 2020, §7.3.1-7.3.3), in the order the book gives them.
+# The textbook methods (Qiu 2020, §7.3.1-7.3.3), in the order the book gives them.
 TEXTBOOK_METHODS = (
     "zeros", "uniform", "normal", "fixed_variance_normal", "fixed_variance_uniform",
     "xavier_normal", "xavier_uniform", "he_normal", "he_uniform", "orthogonal", "msra",
