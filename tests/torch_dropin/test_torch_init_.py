@@ -174,3 +174,18 @@ def test_additions_are_their_registry_scheme(call, scheme, options):
     ours = call(torch.empty(16, 4, 3), torch.Generator().manual_seed(8))
     seed = int(torch.randint(0, 2**63 - 1, (1,), generator=torch.Generator().manual_seed(8)))
     assert torch.equal(ours, init.init_(torch.empty(16, 4, 3), scheme, seed=seed, **options))
+
+
+def test_tensor_level_fans_infer_no_groups_and_take_them_when_given():
+    """docs/torch.md: a depthwise weight has torch's fan_out 288 unless groups= is passed."""
+    weight = torch.empty(32, 1, 3, 3)
+    assert pi.resolve("he_normal", (32, 1, 3, 3), mode="fan_out").std == pytest.approx(
+        math.sqrt(2 / 288))
+    assert pi.resolve("he_normal", (32, 1, 3, 3), mode="fan_out", groups=32).std == \
+        pytest.approx(math.sqrt(2 / 9))
+    init.init_(weight, "he_normal", mode="fan_out", groups=32, seed=0)
+    assert float(weight.std()) == pytest.approx(math.sqrt(2 / 9), rel=5 * math.sqrt(1 / 576))
+    init.msra_(weight, "fan_out", groups=32)
+    assert float(weight.std()) == pytest.approx(math.sqrt(2 / 9), rel=5 * math.sqrt(1 / 576))
+    conv = torch.nn.Conv2d(32, 32, 3, groups=32)
+    assert init.init(conv, seed=0)["weight"].fan_out == 9
