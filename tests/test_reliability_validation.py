@@ -102,8 +102,10 @@ def test_sampling_too_much_memory_is_an_init_error():
     spec = pi.resolve("normal", (3,))
     with raises(r"start must be an int; received 'a'"):
         pn.sample_elements(spec, seed=0, start="a")
-    with raises(r"spec must be an InitSpec"):
+    with raises(r"shape is required when scheme is given by name"):
         pn.sample_elements("normal", seed=0)
+    with raises(r"scheme_or_spec must be a registry name .* or an InitSpec .*; received 3"):
+        pn.sample_elements(3, seed=0)
 
 
 @pytest.mark.parametrize("call", [

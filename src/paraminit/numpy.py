@@ -62,6 +62,10 @@ def _spec(scheme_or_spec: str | InitSpec, shape: Sequence[int] | None, layout: s
                 "omit shape when passing a spec"
             )
         return scheme_or_spec
+    if not isinstance(scheme_or_spec, str):
+        raise InitError("scheme_or_spec must be a registry name (paraminit.schemes()) or an "
+                        "InitSpec from paraminit.resolve; received "
+                        f"{_validate.show(scheme_or_spec)}")
     if shape is None:
         raise InitError("shape is required when scheme is given by name; e.g. shape=(256, 128)")
     return resolve(scheme_or_spec, shape, layout=layout, **options)
@@ -117,18 +121,31 @@ def _allocation(spec: InitSpec, dtype: np.dtype, count: int | None = None) -> It
 
 
 def sample_elements(
-    spec: InitSpec, *, seed: int, name: str = "", start: int = 0, stop: int | None = None,
+    scheme_or_spec: str | InitSpec,
+    shape: Sequence[int] | None = None,
+    *,
+    seed: int,
+    name: str = "",
+    start: int = 0,
+    stop: int | None = None,
     dtype: Any = "float32",
+    layout: str = "torch",
+    **options: Any,
 ) -> np.ndarray:
-    """Flat elements [start, stop) of ``spec``'s C-order tensor, without sampling the rest.
+    """Flat elements [start, stop) of the C-order tensor, without sampling the rest.
 
-    Equal, bit for bit, to ``sample(spec, ...).ravel()[start:stop]``: this is what a shard
-    or a worker thread computes. Element-wise laws only (structured inits need the whole).
+    Takes what :func:`sample` takes (a registry name with a shape and options, or a resolved
+    InitSpec) and is equal, bit for bit, to ``sample(...).ravel()[start:stop]``: this is what a
+    shard or a worker thread computes. Element-wise laws only (structured inits need the
+    whole).
+
+    Example:
+        >>> part = sample_elements("he_normal", (64, 32), seed=0, name="w", start=5, stop=9)
+        >>> bool((part == sample("he_normal", (64, 32), seed=0, name="w").ravel()[5:9]).all())
+        True
     """
     target = _dtype(dtype)
-    if not isinstance(spec, InitSpec):
-        raise InitError(f"spec must be an InitSpec (from paraminit.resolve); received "
-                        f"{_validate.show(spec)}")
+    spec = _spec(scheme_or_spec, shape, layout, options)
     numel = math.prod(spec.shape)
     start = _validate.integer("start", start)
     stop = numel if stop is None else _validate.integer("stop", stop)

@@ -61,3 +61,16 @@ def test_explain_help_documents_layout_and_groups():
     text = " ".join(out.getvalue().split())
     assert "how the shape's axes are read: torch (out, in, *kernel)" in text
     assert "convolution groups: fans per group (default 1)" in text
+
+
+def test_sample_elements_takes_a_scheme_name_like_sample():
+    import numpy as np
+
+    import paraminit.numpy as pn
+
+    part = pn.sample_elements("he_uniform", (30, 20), seed=4, name="w", start=17, stop=333,
+                              mode="fan_out")
+    whole = pn.sample("he_uniform", (30, 20), seed=4, name="w", mode="fan_out")
+    np.testing.assert_array_equal(part, whole.ravel()[17:333])
+    with pytest.raises(InitError, match=r"scheme_or_spec must be a registry name"):
+        pn.sample(None, (3,), seed=0)
