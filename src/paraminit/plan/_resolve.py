@@ -9,7 +9,6 @@ no formula lives here. Writing the values is the adapter's job.
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from ..core.fans import Fans, compute_fans
 from ..core.schemes import resolve
 from ..core.spec import InitSpec
 from ._param import Kind, ParamInfo
-from ._rules import IsInstance, Rule
+from ._rules import IsInstance, Rule, bias_law
 from .recipes import preset_rules
 
 __all__ = ["InitWarning", "Plan", "PlanRow", "resolve_plan"]
@@ -55,20 +54,6 @@ class _Choice:
     def key(self) -> tuple[Any, ...]:
         return (self.scheme, tuple(sorted(self.options.items(), key=lambda kv: kv[0])),
                 self.forget_bias, self.std_scale)
-
-
-def bias_law(value: Any, info: ParamInfo) -> tuple[str, dict[str, Any]]:
-    """A rule's ``bias=`` for ``info``: zeros, a constant, or ``"torch"``:
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) on the layer's ``bias_fan`` (0 when it is 0, as torch)."""
-    if value == "zeros":
-        return "zeros", {}
-    if value != "torch":
-        return "constant", {"value": float(value)}
-    fan = info.bias_fan or 0
-    if fan <= 0:
-        return "zeros", {}
-    bound = 1.0 / math.sqrt(fan)
-    return "uniform", {"low": -bound, "high": bound}
 
 
 def _choose_by_rule(info: ParamInfo, rule: Rule, source: str,

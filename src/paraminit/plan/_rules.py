@@ -10,6 +10,7 @@ selector matches qualified type names, or an adapter's ``isinstance`` hook when 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
@@ -22,7 +23,7 @@ from ..core.schemes import get_scheme, validate
 from ._param import ROLES, Kind, ParamInfo
 from ._types import _NAMESPACES, is_layer_type, qualified_name, resolve_type
 
-__all__ = ["MODEL_OPTIONS", "IsInstance", "Rule", "as_rules"]
+__all__ = ["MODEL_OPTIONS", "IsInstance", "Rule", "as_rules", "bias_law"]
 
 # Options a rule takes besides its scheme's own (see Rule).
 MODEL_OPTIONS: tuple[str, ...] = ("bias", "blocks", "fan_convention", "forget_bias", "lr_scale",
@@ -339,6 +340,20 @@ class Rule:
         select = repr(self.select[0]) if len(self.select) == 1 else repr(self.select)
         options = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"Rule({select}, {self.scheme!r}{options})"
+
+
+def bias_law(value: Any, info: ParamInfo) -> tuple[str, dict[str, Any]]:
+    """A rule's ``bias=`` for ``info``: zeros, a constant, or ``"torch"``:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) on the layer's ``bias_fan`` (0 when it is 0, as torch)."""
+    if value == "zeros":
+        return "zeros", {}
+    if value != "torch":
+        return "constant", {"value": float(value)}
+    fan = info.bias_fan or 0
+    if fan <= 0:
+        return "zeros", {}
+    bound = 1.0 / math.sqrt(fan)
+    return "uniform", {"low": -bound, "high": bound}
 
 
 def as_rules(rules: Iterable[Any]) -> list[Rule]:

@@ -22,7 +22,7 @@ from typing import Any
 from .._errors import InitError
 from ..core import validate
 from ._param import Kind, ParamInfo
-from ._rules import Rule, as_rules
+from ._rules import Rule, as_rules, bias_law
 
 __all__ = ["PRESETS", "Recipe", "check_preset", "normalise", "preset_rules", "recipe_names",
            "register_recipe", "torch_default", "weight_recipe"]
@@ -66,20 +66,16 @@ def _every_description(params: Iterable[ParamInfo]) -> Iterable[ParamInfo]:
 
 def _by_bias_fan(params: Iterable[ParamInfo], kinds: Sequence[Kind],
                  **options: bool) -> list[Rule]:
-    """torch's U(-1/sqrt(fan), 1/sqrt(fan)) for the parameters of ``kinds``, one rule per
-    distinct fan, selecting them by exact name (0 when the fan is 0, as torch)."""
-    names: dict[float, list[str]] = {}
+    """torch's bias law (:func:`~paraminit.plan._rules.bias_law`: U(-1/sqrt(fan),
+    1/sqrt(fan)), 0 when the fan is 0) for the parameters of ``kinds``, one rule per distinct
+    law, selecting them by exact name."""
+    names: dict[tuple[str, tuple[tuple[str, Any], ...]], list[str]] = {}
     for info in _every_description(params):
         if info.kind in kinds:
-            names.setdefault(info.bias_fan or 0, []).append(f"name:{info.name}")
-    rules = []
-    for fan, selected in names.items():
-        if fan <= 0:
-            rules.append(Rule(tuple(selected), "zeros", **options))
-        else:
-            bound = 1.0 / math.sqrt(fan)
-            rules.append(Rule(tuple(selected), "uniform", low=-bound, high=bound, **options))
-    return rules
+            scheme, law = bias_law("torch", info)
+            names.setdefault((scheme, tuple(law.items())), []).append(f"name:{info.name}")
+    return [Rule(tuple(selected), scheme, **dict(law), **options)
+            for (scheme, law), selected in names.items()]
 
 
 def torch_default(params: Sequence[ParamInfo]) -> list[Rule]:

@@ -27,7 +27,7 @@ from ..plan import ParamInfo, Plan, PlanRow, resolve_plan
 from ..plan._resolve import text_table
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
-from ._sharded import LocalBox, local_box, local_tensor, materialise
+from ._sharded import local_box, local_tensor, materialise
 from ._write import write_spec
 
 __all__ = ["Audit", "AuditRecord", "audit", "init"]
@@ -185,7 +185,7 @@ def _memory_span(tensor: torch.Tensor) -> tuple[int, int]:
 
 
 def _real_memory(tensor: torch.Tensor) -> bool:
-    return not tensor.is_meta and tensor.numel() > 0 and tensor.device.type != "meta"
+    return not tensor.is_meta and tensor.numel() > 0
 
 
 def _check_protected_memory(plan: Plan, slots: list[Binding]) -> None:
@@ -253,7 +253,7 @@ def _sample(plan: Plan, slots: list[Binding], seed: int,
         param = slot.param
         box = local_box(slot.name, param, device)
         where = device if param.is_meta else local_tensor(param).device
-        tensor = torch.empty(box.shape, dtype=param.dtype, device=where)
+        tensor = torch.empty(box.box_shape, dtype=param.dtype, device=where)
         for row in rows:
             try:
                 _write_row(tensor, box, row, seed)
@@ -266,13 +266,20 @@ def _sample(plan: Plan, slots: list[Binding], seed: int,
     return values
 
 
-def _write_row(tensor: torch.Tensor, box: LocalBox, row: PlanRow, seed: int) -> None:
+def _rows_here(row: PlanRow, box: Box) -> tuple[int, int, int, int]:
+    """``(first, last, start, stop)``: the row's block is global rows [first, last) of a
+    parameter of at least one dimension; this rank (``box``) holds rows [start, stop) of them
+    (none when start >= stop)."""
+    first, last = row.rows if row.rows is not None else (0, box.shape[0])
+    return first, last, max(first, box.starts[0]), min(last, box.stops[0])
+
+
+def _write_row(tensor: torch.Tensor, box: Box, row: PlanRow, seed: int) -> None:
     """Row ``row``'s values for the part of ``box`` (this rank's) inside the row's block."""
     spec = row.spec
     assert spec is not None
-    first, last = row.rows if row.rows is not None else (0, spec.shape[0] if spec.shape else 1)
     if spec.shape:  # the block's rows this rank holds, in block coordinates
-        start, stop = max(first, box.starts[0]), min(last, box.stops[0])
+        first, last, start, stop = _rows_here(row, box)
         if start >= stop and first < last:
             return  # none of this block is on this rank
         view = tensor[start - box.starts[0]:stop - box.starts[0]]
@@ -422,9 +429,8 @@ def _row_values(slot: Binding, row: PlanRow) -> np.ndarray:
     without an embedding's padding row."""
     box = local_box(slot.name, slot.param, None)
     values = local_tensor(slot.param).detach()
-    first, last = row.rows if row.rows is not None else (0, box.stops[0] if box.shape else 1)
     if box.shape:
-        start, stop = max(first, box.starts[0]), min(last, box.stops[0])
+        _, _, start, stop = _rows_here(row, box)
         values = values[max(start - box.starts[0], 0):max(stop - box.starts[0], 0)]
     flat = values.to(torch.float64).cpu().numpy()
     padding = slot.info.padding_idx

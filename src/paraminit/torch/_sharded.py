@@ -11,14 +11,14 @@ that box only: the values are those of the whole tensor, without a collective.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from .._errors import InitError
+from ..core.engines import Box
 
-__all__ = ["LocalBox", "is_dtensor", "local_box", "local_tensor", "materialise"]
+__all__ = ["is_dtensor", "local_box", "local_tensor", "materialise"]
 
 
 def is_dtensor(tensor: torch.Tensor) -> bool:
@@ -32,24 +32,9 @@ def local_tensor(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.to_local() if is_dtensor(tensor) else tensor
 
 
-@dataclass(frozen=True)
-class LocalBox:
-    """This rank's part of a parameter: global ``[starts, starts + shape)`` per dimension."""
-
-    starts: tuple[int, ...]
-    shape: tuple[int, ...]
-
-    @classmethod
-    def whole(cls, shape: tuple[int, ...]) -> LocalBox:
-        return cls((0,) * len(shape), tuple(shape))
-
-    @property
-    def stops(self) -> tuple[int, ...]:
-        return tuple(a + n for a, n in zip(self.starts, self.shape, strict=True))
-
-
-def local_box(name: str, param: torch.Tensor, device: torch.device | None) -> LocalBox:
-    """The box of the global tensor this rank holds (the whole tensor for a plain one).
+def local_box(name: str, param: torch.Tensor, device: torch.device | None) -> Box:
+    """The box of the global tensor this rank holds (the whole tensor for a plain one); its
+    ``box_shape`` is the local tensor's shape.
 
     Raises:
         InitError: a rank outside the DTensor's mesh, a ``Partial`` placement (a sum of
@@ -58,7 +43,7 @@ def local_box(name: str, param: torch.Tensor, device: torch.device | None) -> Lo
     """
     shape = tuple(int(d) for d in param.shape)
     if not is_dtensor(param):
-        return LocalBox.whole(shape)
+        return Box.whole(shape)
     from torch.distributed.tensor import Partial
     from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
@@ -80,7 +65,8 @@ def local_box(name: str, param: torch.Tensor, device: torch.device | None) -> Lo
             f"{mesh.device_type!r}: pass device={mesh.device_type!r} (each rank's own device "
             "of that type) or build the mesh on the device you want")
     local_shape, offset = compute_local_shape_and_global_offset(shape, mesh, param.placements)
-    return LocalBox(tuple(int(o) for o in offset), tuple(int(n) for n in local_shape))
+    starts = tuple(int(o) for o in offset)
+    return Box(shape, starts, tuple(a + int(n) for a, n in zip(starts, local_shape, strict=True)))
 
 
 def materialise(param: torch.Tensor, values: torch.Tensor) -> nn.Parameter:
