@@ -348,6 +348,26 @@ def test_malformed_data_file(tmp_path, content):
     assert code == 2 and str(path) in stderr and not out.exists()
 
 
+@pytest.mark.parametrize(("content", "said"), [
+    ("text", "is not an .npz archive (a zip of .npy arrays"),
+    ("npy", "is not an .npz archive (a zip of .npy arrays"),
+    ("objects", "holds object arrays (pickled Python objects), which are not read"),
+])
+def test_unreadable_data_file_says_what_it_is(tmp_path, content, said):
+    path = tmp_path / "data.npz"
+    if content == "text":
+        path.write_text("not an archive")
+    elif content == "npy":  # a single array saved with np.save, renamed
+        with path.open("wb") as file:
+            np.save(file, np.zeros((10, 4)))
+    else:
+        np.savez(path, x_train=np.array([{"a": 1}] * 10, dtype=object), y_train=np.zeros(10))
+    code, _, stderr = run_main(["compare", *TINY, "--dataset", str(path),
+                                "--out", str(tmp_path / "out")])
+    assert code == 2 and said in stderr and str(path) in stderr
+    assert "allow_pickle" not in stderr  # numpy's advice to load pickles is not passed on
+
+
 def test_out_folder_not_writable(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import paraminit as pi
 from paraminit import InitError
@@ -74,3 +78,31 @@ def test_sample_elements_takes_a_scheme_name_like_sample():
     np.testing.assert_array_equal(part, whole.ravel()[17:333])
     with pytest.raises(InitError, match=r"scheme_or_spec must be a registry name"):
         pn.sample(None, (3,), seed=0)
+
+
+def test_formulas_read_one_way():
+    # "scale / (fan_in + fan_out)/2" reads as (scale / (fan_in + fan_out)) / 2
+    xavier = pi.resolve("xavier_normal", (64, 32)).formula
+    assert "Var = scale / ((fan_in + fan_out) / 2)" in xavier and "Var = 1 / 48" in xavier
+    # "-5^2" reads as -(5^2)
+    leaky = pi.resolve("he_normal", (64, 32), nonlinearity="leaky_relu", slope=-5).formula
+    assert "scale = 2 / (1 + (-5)^2)" in leaky and "std = 0.04902903" in leaky
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?:e[-+]?\d+)?")
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(sorted(pi.REGISTRY)),
+       shape=st.lists(st.integers(1, 300), min_size=2, max_size=4).map(tuple),
+       gain=st.floats(1e-3, 1e3))
+def test_formulas_print_no_float_noise(name, shape, gain):
+    """Every number a formula prints has at most 7 significant digits (no 2.0000000000000004)."""
+    options = {"gain": gain} if "gain" in pi.get_scheme(name).defaults else {}
+    try:
+        spec = pi.resolve(name, shape, **options)
+    except InitError:  # a shape the scheme does not take (delta_orthogonal needs out >= in, ...)
+        return
+    for number in _NUMBER.findall(spec.formula):
+        digits = number.split("e")[0].replace(".", "").lstrip("0")
+        assert len(digits) <= 7, (number, spec.formula)

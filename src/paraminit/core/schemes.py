@@ -28,13 +28,18 @@ MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _MODE_TEXT = {
     "fan_in": "fan_in",
     "fan_out": "fan_out",
-    "fan_avg": "(fan_in + fan_out)/2",
+    "fan_avg": "((fan_in + fan_out) / 2)",
     "fan_geo_avg": "sqrt(fan_in * fan_out)",
 }
 NORMAL_DISTRIBUTIONS = ("normal", "truncated_normal")
 VS_DISTRIBUTIONS = (*NORMAL_DISTRIBUTIONS, "uniform")
 VARIANCE_NORMS = ("fan_in", "fan_out", "average")
 _SQRT3 = math.sqrt(3.0)  # U(-r, r) has std r/sqrt(3)
+
+
+def _squared(x: float) -> str:
+    """``x^2`` as a formula prints it: a negative base in parentheses, ``(-5)^2`` not ``-5^2``."""
+    return f"({x:.7g})^2" if x < 0 else f"{x:.7g}^2"
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,7 +185,7 @@ def _xavier(distribution: str | None) -> Callable[[_Context, dict[str, Any]], In
         dist = distribution or _choice("distribution", o["distribution"], NORMAL_DISTRIBUTIONS)
         return _variance_scaling(
             ctx, o, scale=g * g, mode="fan_avg", distribution=dist, gain_value=g,
-            scale_text=f"gain^2 = {g:.7g}^2",
+            scale_text=f"gain^2 = {_squared(g)}",
         )
 
     return build
@@ -190,14 +195,14 @@ def _nonlinearity_gain(o: dict[str, Any]) -> tuple[float, str]:
     nonlinearity = _validate.choice("nonlinearity", o["nonlinearity"], sorted(GAINS))
     slope = _number("slope", o["slope"])
     if nonlinearity == "leaky_relu":
-        return gain("leaky_relu", slope), f"2 / (1 + {slope:g}^2) (leaky_relu)"
+        return gain("leaky_relu", slope), f"2 / (1 + {_squared(slope)}) (leaky_relu)"
     if slope != 0.0:
         raise InitError(
             f"slope applies only to nonlinearity='leaky_relu'; received slope={slope!r} with "
             f"nonlinearity={nonlinearity!r}. Drop slope or set nonlinearity='leaky_relu'"
         )
     g = gain(nonlinearity)
-    return g, f"gain('{nonlinearity}')^2 = {g:.7g}^2"
+    return g, f"gain('{nonlinearity}')^2 = {_squared(g)}"
 
 
 def _he(distribution: str | None) -> Callable[[_Context, dict[str, Any]], InitSpec]:
@@ -285,7 +290,7 @@ def _build_truncated_normal(ctx: _Context, o: dict[str, Any]) -> InitSpec:
                   truncation=(-t, t), formula="")
     return _with_formula(
         spec,
-        f"w ~ N({mean:g}, s^2) cut at +-{t:g} s, s = std / {std / spec.parent_std:.17g} = "
+        f"w ~ N({mean:g}, s^2) cut at +-{t:g} s, s = std / {std / spec.parent_std:.7g} = "
         f"{spec.parent_std:.7g} so that the result has std {std:g}",
     )
 

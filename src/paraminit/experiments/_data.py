@@ -145,10 +145,18 @@ def _npz(text: str, fraction: float, seed: int) -> tuple[Any, ...]:
     if not path.exists():
         raise InitError(f"dataset {text!r} is neither a built-in data set nor an existing file; "
                         f"{_NPZ_HELP}")
+    if path.is_dir() or not zipfile.is_zipfile(path):  # np.load would try .npy and pickle
+        raise InitError(f"{path} is not an .npz archive (a zip of .npy arrays, as numpy.savez "
+                        f"writes); {_NPZ_HELP}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except ValueError:  # numpy's only ValueError here: an object array, which needs pickle
+        raise InitError(f"{path} holds object arrays (pickled Python objects), which are not "
+                        f"read, for safety; save numeric arrays instead, e.g. "
+                        f"np.savez(path, x_train=x.astype(np.float32), y_train=y.astype(np.int64))"
+                        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise InitError(f"cannot read {path} as an .npz archive ({error}); {_NPZ_HELP}") from None
     if not isinstance(arrays, dict) or not {"x_train", "y_train"} <= set(arrays):
         raise InitError(f"{path} lacks x_train and/or y_train (found: "
