@@ -21,7 +21,7 @@ from ..core.schemes import resolve
 from ..core.spec import InitSpec
 from ._param import Kind, ParamInfo
 from ._rules import IsInstance, Rule, bias_law
-from .recipes import preset_rules
+from .recipes import Recipe, preset_label, preset_rules
 
 __all__ = ["InitWarning", "Plan", "PlanRow", "resolve_plan"]
 
@@ -350,7 +350,7 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
     return rows
 
 
-def resolve_plan(params: Sequence[ParamInfo], rules: Sequence[Rule], preset: str, *,
+def resolve_plan(params: Sequence[ParamInfo], rules: Sequence[Rule], preset: str | Recipe, *,
                  seed: int, protect: Sequence[str] = (), prefix: str = "",
                  is_instance: IsInstance | None = None) -> Plan:
     """Resolve every parameter: protect, first matching rule, then the preset's recipe.
@@ -361,6 +361,7 @@ def resolve_plan(params: Sequence[ParamInfo], rules: Sequence[Rule], preset: str
     """
     user = _RuleSet(rules, is_instance)
     fallback = _RuleSet(preset_rules(preset, params), is_instance)
+    label = preset_label(preset)
 
     def choose(info: ParamInfo) -> tuple[int | None, _Choice | None]:
         index = user.first(info)
@@ -370,7 +371,7 @@ def resolve_plan(params: Sequence[ParamInfo], rules: Sequence[Rule], preset: str
         found = fallback.first(info)
         if found is None:
             return None, None
-        return None, _choose_by_rule(info, fallback.rules[found], f"preset {preset!r}",
+        return None, _choose_by_rule(info, fallback.rules[found], f"preset {label!r}",
                                      is_instance)
 
     rows: list[PlanRow] = []
@@ -410,7 +411,7 @@ def resolve_plan(params: Sequence[ParamInfo], rules: Sequence[Rule], preset: str
             why = ("matches no parameter" if not user.matched[i] else
                    "takes no parameter: earlier rules (or protect) take all it matches")
             warnings.warn(f"rule #{i} {rule!r} {why}", InitWarning, stacklevel=3)
-    return Plan(rows, seed=seed, preset=preset, rules=list(rules), params=params,
+    return Plan(rows, seed=seed, preset=label, rules=list(rules), params=params,
                 prefix=prefix)
 
 

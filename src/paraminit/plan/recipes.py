@@ -24,7 +24,8 @@ from ..core import validate
 from ._param import Kind, ParamInfo
 from ._rules import Rule, as_rules, bias_law
 
-__all__ = ["PRESETS", "Recipe", "check_preset", "normalise", "preset_rules", "recipe_names",
+__all__ = ["PRESETS", "Recipe", "check_preset", "normalise", "preset_label", "preset_rules",
+           "recipe_names",
            "register_recipe", "torch_default", "weight_recipe"]
 
 Recipe = Callable[[Sequence[ParamInfo]], list[Rule]]
@@ -125,30 +126,43 @@ def register_recipe(name: str, recipe: Recipe) -> None:
     _RECIPES[name] = recipe
 
 
-def check_preset(preset: object) -> str:
+def check_preset(preset: object) -> str | Recipe:
+    """A preset name (validated) or a recipe: any callable from descriptions to rules, such
+    as ``paraminit.torch.recipes.gpt2()``."""
+    if callable(preset) and not isinstance(preset, (str, type)):
+        return preset
     return validate.choice("preset", preset, recipe_names())
 
 
-def preset_rules(preset: str, params: Sequence[ParamInfo]) -> list[Rule]:
+def preset_label(preset: str | Recipe) -> str:
+    """How a preset is named in plans: its name, or a recipe's ``name`` (or function name)."""
+    if isinstance(preset, str):
+        return preset
+    return str(getattr(preset, "name", None) or getattr(preset, "__name__", type(preset).__name__))
+
+
+def preset_rules(preset: str | Recipe, params: Sequence[ParamInfo]) -> list[Rule]:
     """The rules preset ``preset``'s recipe gives for ``params``."""
-    rules = _RECIPES[check_preset(preset)](params)
+    recipe = check_preset(preset)
+    rules = (_RECIPES[recipe] if isinstance(recipe, str) else recipe)(params)
     if not isinstance(rules, list) or not all(isinstance(r, Rule) for r in rules):
-        raise InitError(f"recipe {preset!r} must return a list of Rule; returned "
-                        f"{validate.show(rules)}")
+        raise InitError(f"recipe {preset_label(preset)!r} must return a list of Rule; "
+                        f"returned {validate.show(rules)}")
     return rules
 
 
-def normalise(rules: Any, preset: str) -> tuple[list[Rule], str]:
-    """An ``init``'s ``rules`` (None, a preset name, a Rule/dict or a sequence of them) and
-    ``preset`` → (rules, preset), validated."""
+def normalise(rules: Any, preset: str | Recipe) -> tuple[list[Rule], str | Recipe]:
+    """An ``init``'s ``rules`` (None, a preset name, a recipe, a Rule/dict or a sequence of
+    them) and ``preset`` → (rules, preset), validated."""
     if rules is None:
         return [], check_preset(preset)
-    if isinstance(rules, str):
+    if isinstance(rules, str) or (callable(rules) and not isinstance(rules, type)):
         return [], check_preset(rules)
     if isinstance(rules, (Rule, Mapping)):
         rules = [rules]
     if not isinstance(rules, Sequence):
         raise InitError(f"rules must be None, a preset name "
-                        f"({', '.join(map(repr, recipe_names()))}) or a list of Rule/dict; "
+                        f"({', '.join(map(repr, recipe_names()))}), a recipe (a function from "
+                        f"parameter descriptions to rules) or a list of Rule/dict; "
                         f"received {validate.show(rules)}")
     return as_rules(rules), check_preset(preset)

@@ -44,7 +44,7 @@ def init(
     prefix: str = "",
     dry_run: bool = False,
     protect: str | Sequence[str] = (),
-    preset: str = "he",
+    preset: Any = "he",
     device: torch.device | str | None = None,
 ) -> Plan:
     """Initialise every parameter of ``model`` by rules, with correct fans per module type.
@@ -52,9 +52,11 @@ def init(
     Args:
         model: any ``nn.Module``; parameters on the meta device are materialised.
         rules: a preset name (``"he"``, ``"xavier"``, ``"lecun"``, ``"orthogonal"``,
-            ``"msra"``, ``"torch_default"``), or a list of :class:`~paraminit.torch.Rule`
-            (or dicts ``{"select", "scheme", "options"}``); the first matching rule wins,
-            and parameters no rule takes fall back to ``preset``.
+            ``"msra"``, ``"torch_default"``), a recipe (a function from parameter
+            descriptions to rules, e.g. ``paraminit.torch.recipes.gpt2()``), or a list of
+            :class:`~paraminit.torch.Rule` (or dicts ``{"select", "scheme", "options"}``);
+            the first matching rule wins, and parameters no rule takes fall back to
+            ``preset``.
         seed: the run's seed. A parameter's values depend only on (seed, its qualified
             name): the stream is ``Stream(seed, prefix + name)``, ``name + "[block]"`` for a
             block of a gate-stacked weight (``"lstm.weight_hh_l0[f]"``).
@@ -63,7 +65,9 @@ def init(
             the encoder.
         dry_run: resolve and return the plan, change nothing.
         protect: parameter names or globs kept as they are (tied copies' names count).
-        preset: the fallback for parameters no rule takes (default ``"he"``).
+        preset: the fallback for parameters no rule takes (default ``"he"``): a preset
+            name or a recipe, so ``init(model, [my_rules], preset=recipes.gpt2())`` puts
+            the user's rules before the recipe's.
         device: where meta parameters (and BatchNorm statistics) are materialised;
             parameters already on a device stay there.
 
