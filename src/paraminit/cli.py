@@ -18,6 +18,7 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +115,8 @@ def _interrupted(what: str) -> int:
 def _kept(done: int, total: int, noun: str, results: Path) -> str:
     """What an interrupted ``compare`` or ``bench`` kept, and how to draw it."""
     if not done:
-        return f"none of the {total} {noun} had finished, so {results} holds none; rerun"
+        return (f"none of the {total} {noun} had finished, so {results} holds none; run the "
+                "command again")
     return (f"kept the {done} of {total} {noun} that finished in {results}; "
             f"'paraminit report {shlex.quote(str(results.parent))}' draws a partial report "
             "from them")
@@ -175,7 +177,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         doc = save(complete=True)
     except KeyboardInterrupt:
         return _interrupted(_kept(len(records), runs, "runs", results))
-    return _finish(doc, out, _report_compare(), as_json=args.json)
+    return _finish(doc, out, _report_compare, as_json=args.json)
 
 
 def _report_compare() -> Renderers:
@@ -186,17 +188,20 @@ def _report_compare() -> Renderers:
     return render_html, render_compare
 
 
-def _finish(doc: dict[str, Any], out: Path, renderers: Renderers, *, as_json: bool) -> int:
+def _finish(doc: dict[str, Any], out: Path, renderers: Callable[[], Renderers], *,
+            as_json: bool) -> int:
     """Write OUT/report.html from the results document (already in OUT/results.json), then
     print the document as JSON or render it for people, with where the files are.
-    Returns the exit code: 0, or 130 when Ctrl-C stops the drawing (the message says
-    what exists and that ``paraminit report OUT`` draws the rest)."""
+    ``renderers()`` loads them (matplotlib: slow to import, so inside the Ctrl-C guard).
+    Returns the exit code: 0, 3 when a bench claim in the document failed, or 130 when
+    Ctrl-C stops the drawing (the message says what exists and that ``paraminit report
+    OUT`` draws the rest)."""
     from .experiments._io import write_atomic
 
-    html, terminal = renderers
     report, results = out / "report.html", out / "results.json"
     redraw = f"'paraminit report {shlex.quote(str(out))}'"
     try:
+        html, terminal = renderers()
         write_atomic(report, html(doc))
     except KeyboardInterrupt:
         return _interrupted(f"{_contents(doc)} {results}, but {report} was not written; "
@@ -268,7 +273,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         doc = save()
     except KeyboardInterrupt:
         return _interrupted(_kept(len(results), len(chosen), "benchmarks", results_path))
-    return _finish(doc, out, _report_bench(pictures), as_json=args.json)
+    return _finish(doc, out, partial(_report_bench, pictures), as_json=args.json)
 
 
 def _plots(result: dict[str, Any], out: Path) -> list[tuple[str, str, bytes]]:
@@ -344,9 +349,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = results.parent
     try:
         if doc["command"] == "compare":
-            renderers = _report_compare()
+            renderers = _report_compare
         else:
-            renderers = _report_bench({r["name"]: _plots(r, out) for r in doc["results"]})
+            renderers = partial(_report_bench, {r["name"]: _plots(r, out)
+                                                for r in doc["results"]})
         return _finish(doc, out, renderers, as_json=args.json)
     except KeyboardInterrupt:  # while drawing the plots (_finish handles its own)
         return _interrupted(f"{results} is unchanged and the report was not drawn; rerun "
