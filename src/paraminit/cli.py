@@ -1,8 +1,12 @@
 """The ``paraminit`` command: a thin shell that parses, calls the library and renders.
 
 Exit codes: 0 success, 2 bad input (the message says what and how to fix it), 3 a paper's
-claim failed (``bench``), 130 interrupted by Ctrl-C (``compare`` and ``bench`` keep what
-finished); 1 is left to Python for an unexpected error (a traceback).
+claim failed (``bench``), 130 interrupted by Ctrl-C, at any moment, with one line saying
+what was kept (``compare`` and ``bench`` keep what finished; ``paraminit report DIR``
+draws the report from it); 1 is left to Python for an unexpected error (a traceback).
+
+This module imports only the standard library at the top: NumPy, SciPy and the rest load
+inside :func:`main`, where a Ctrl-C while they load is handled like any other.
 """
 
 from __future__ import annotations
@@ -10,19 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._errors import InitError
-from .core.fans import LAYOUTS
-from .core.gains import ACTIVATION_NAMES
-from .core.methods import parse_method, parse_methods
-from .core.schemes import resolve, schemes
-from .report.terminal import render_table
+
+if TYPE_CHECKING:  # loaded on first use by __getattr__ below
+    from .core.methods import parse_method, parse_methods
 
 __all__ = ["main", "parse_method", "parse_methods", "parse_seeds", "parse_shape"]
 
@@ -30,6 +34,20 @@ EXIT_CLAIM_FAILED = 3  # bench: a paper's claim did not hold (1 stays Python's c
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 _MAX_SEEDS = 10_000  # a range of seeds beyond this is a typo, not an experiment
+
+# a results document → its HTML report; and → printed for people
+Renderers = tuple[Callable[[dict[str, Any]], str], Callable[[dict[str, Any]], None]]
+Pictures = dict[str, list[tuple[str, str, bytes]]]  # benchmark → [(stem, caption, PNG)]
+
+
+def __getattr__(name: str) -> Any:
+    """``parse_method`` and ``parse_methods`` (the method grammar of
+    :mod:`paraminit.core.methods`), loaded when first used."""
+    if name in ("parse_method", "parse_methods"):
+        from .core import methods
+
+        return getattr(methods, name)
+    raise AttributeError(f"module 'paraminit.cli' has no attribute {name!r}")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -86,8 +104,27 @@ def _writable_dir(text: str) -> Path:
     return out
 
 
+def _interrupted(what: str) -> int:
+    """Ctrl-C: one line on stderr saying ``what`` was kept (on a line of its own after a
+    terminal's ``^C``); the exit code 130."""
+    start = "\n" if sys.stderr.isatty() else ""
+    print(f"{start}paraminit: interrupted; {what}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _kept(done: int, total: int, noun: str, results: Path) -> str:
+    """What an interrupted ``compare`` or ``bench`` kept, and how to draw it."""
+    if not done:
+        return (f"none of the {total} {noun} had finished, so {results} holds none; run the "
+                "command again")
+    return (f"kept the {done} of {total} {noun} that finished in {results}; "
+            f"'paraminit report {shlex.quote(str(results.parent))}' draws a partial report "
+            "from them")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     # torch, matplotlib and scikit-learn are imported here only, so the other commands stay light.
+    from .core.methods import parse_methods
     from .experiments import (
         MODEL_METHODS,
         QUICK_METHODS,
@@ -100,7 +137,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         method_details,
         write_json_atomic,
     )
-    from .report.terminal import CompareProgress, render_compare
+    from .report.terminal import CompareProgress
 
     if args.methods:
         methods = tuple(Method(name, options) for name, options in
@@ -132,42 +169,72 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         write_json_atomic(results, doc)
         return doc
 
-    save()
+    runs = len(config.methods) * len(config.seeds)
     try:
+        save()
         with CompareProgress(plain=not args.json) as progress:
             compare(config, data=data, progress=progress, on_record=save)
+        doc = save(complete=True)
     except KeyboardInterrupt:
-        print(f"\nparaminit: interrupted; kept the {len(records)} of "
-              f"{len(config.methods) * len(config.seeds)} runs that finished in {results}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    from .report.html import render_html
+        return _interrupted(_kept(len(records), runs, "runs", results))
+    return _finish(doc, out, _report_compare, as_json=args.json)
 
-    _finish(save(complete=True), out, results, render_html, render_compare, as_json=args.json)
+
+def _report_compare() -> Renderers:
+    """The HTML and terminal renderers of a ``compare`` results document."""
+    from .report.html import render_html
+    from .report.terminal import render_compare
+
+    return render_html, render_compare
+
+
+def _finish(doc: dict[str, Any], out: Path, renderers: Callable[[], Renderers], *,
+            as_json: bool) -> int:
+    """Write OUT/report.html from the results document (already in OUT/results.json), then
+    print the document as JSON or render it for people, with where the files are.
+    ``renderers()`` loads them (matplotlib: slow to import, so inside the Ctrl-C guard).
+    Returns the exit code: 0, 3 when a bench claim in the document failed, or 130 when
+    Ctrl-C stops the drawing (the message says what exists and that ``paraminit report
+    OUT`` draws the rest)."""
+    from .experiments._io import write_atomic
+
+    report, results = out / "report.html", out / "results.json"
+    redraw = f"'paraminit report {shlex.quote(str(out))}'"
+    try:
+        html, terminal = renderers()
+        write_atomic(report, html(doc))
+    except KeyboardInterrupt:
+        return _interrupted(f"{_contents(doc)} {results}, but {report} was not written; "
+                            f"{redraw} draws it")
+    try:
+        if as_json:
+            print(json.dumps(doc, indent=1))
+        else:
+            terminal(doc)
+            if not doc["complete"]:
+                print(f"partial: {_contents(doc)} {results} (the run was interrupted)")
+            print(f"report: {report}\nresults: {results}")
+    except KeyboardInterrupt:
+        return _interrupted(f"{report} and {results} are written; {redraw} shows the table "
+                            "again")
+    if doc["command"] == "bench" and not all(r["passed"] for r in doc["results"]):
+        return EXIT_CLAIM_FAILED
     return 0
 
 
-def _finish(doc: dict[str, Any], out: Path, results: Path, html: Any, terminal: Any, *,
-            as_json: bool) -> None:
-    """Write OUT/report.html from the results document, then print the document as JSON
-    or render it for people, with where the files are."""
-    from .experiments._io import write_atomic
-
-    report = out / "report.html"
-    write_atomic(report, html(doc))
-    if as_json:
-        print(json.dumps(doc, indent=1))
+def _contents(doc: dict[str, Any]) -> str:
+    """"all 4 runs are in" / "2 of 4 runs are in": what a results document holds."""
+    if doc["command"] == "compare":
+        done, total, noun = doc["runs_done"], doc["runs_expected"], "runs"
     else:
-        terminal(doc)
-        print(f"report: {report}\nresults: {results}")
+        done, total, noun = len(doc["results"]), doc["benchmarks_expected"], "benchmarks"
+    return f"{f'all {total}' if done == total else f'{done} of {total}'} {noun} are in"
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .experiments._io import write_atomic, write_json_atomic
+    from .experiments._io import write_json_atomic
     from .experiments.papers import describe, document, select
-    from .report.bench import figures, render_bench, render_bench_html
-    from .report.html import png_bytes
-    from .report.terminal import CompareProgress
+    from .report.terminal import CompareProgress, render_table
 
     if args.list:
         if args.json:
@@ -183,15 +250,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     for stale in [out / "report.html", *(p for b in chosen for p in out.glob(f"{b.name}_*.png"))]:
         stale.unlink(missing_ok=True)
     results: list[dict[str, Any]] = []
-    pictures: dict[str, list[tuple[str, str, bytes]]] = {}
+    pictures: Pictures = {}
 
     def save() -> dict[str, Any]:
         doc = document(results, quick=args.quick, expected=len(chosen))
         write_json_atomic(results_path, doc)
         return doc
 
-    save()
     try:
+        save()
         for number, benchmark in enumerate(chosen, start=1):
             print(f"[{number}/{len(chosen)}] {benchmark.name}: {benchmark.title}",
                   file=sys.stderr, flush=True)
@@ -199,24 +266,109 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 result = benchmark.execute(quick=args.quick, progress=progress)
             results.append(result)
             save()
-            pictures[benchmark.name] = [(stem, caption, png_bytes(figure))
-                                        for stem, caption, figure in figures(result)]
-            for stem, _, png in pictures[benchmark.name]:
-                write_atomic(out / f"{benchmark.name}_{stem}.png", png)
+            pictures[benchmark.name] = _plots(result, out)
             print(f"[{number}/{len(chosen)}] {benchmark.name}: "
                   f"{'PASS' if result['passed'] else 'FAIL'} ({result['seconds']:.1f} s)",
                   file=sys.stderr, flush=True)
+        doc = save()
     except KeyboardInterrupt:
-        print(f"\nparaminit: interrupted; kept the {len(results)} of {len(chosen)} benchmarks "
-              f"that finished in {results_path}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    doc = save()
-    _finish(doc, out, results_path, lambda d: render_bench_html(d, pictures=pictures),
-            render_bench, as_json=args.json)
-    return 0 if doc["passed"] else EXIT_CLAIM_FAILED
+        return _interrupted(_kept(len(results), len(chosen), "benchmarks", results_path))
+    return _finish(doc, out, partial(_report_bench, pictures), as_json=args.json)
+
+
+def _plots(result: dict[str, Any], out: Path) -> list[tuple[str, str, bytes]]:
+    """Draw a benchmark result's plots and write each as OUT/<name>_<stem>.png."""
+    from .experiments._io import write_atomic
+    from .report.bench import figures
+    from .report.html import png_bytes
+
+    drawn = [(stem, caption, png_bytes(figure)) for stem, caption, figure in figures(result)]
+    for stem, _, png in drawn:
+        write_atomic(out / f"{result['name']}_{stem}.png", png)
+    return drawn
+
+
+def _report_bench(pictures: Pictures) -> Renderers:
+    """The HTML (reusing the plots drawn) and terminal renderers of a ``bench`` document."""
+    from .report.bench import render_bench, render_bench_html
+
+    return (lambda doc: render_bench_html(doc, pictures=pictures)), render_bench
+
+
+# What each results document must hold for its report to be drawn (``command`` tells
+# which: see experiments._document.document and experiments.papers.document).
+_DOCUMENT_KEYS = {
+    "compare": ("complete", "runs_expected", "runs_done", "settings", "dataset", "versions",
+                "verdict_rules", "methods", "summary", "records"),
+    "bench": ("quick", "complete", "benchmarks_expected", "passed", "versions", "results"),
+}
+
+
+def _read_results(folder: str) -> tuple[dict[str, Any], Path]:
+    """The results document in FOLDER/results.json (or the file itself when FOLDER names
+    one); InitError naming the path and the fix when it is missing or not one."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / "results.json"
+    elif not path.exists():
+        raise InitError(f"report: {folder!r} does not exist; pass the --out folder of a "
+                        "'paraminit compare' or 'paraminit bench' run (default "
+                        "paraminit-compare or paraminit-bench)")
+    rerun = "rerun the command that wrote it"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InitError(f"report: {str(path)!r} does not exist: {folder!r} holds no results "
+                        "of 'paraminit compare' or 'paraminit bench'; pass the --out folder "
+                        "of such a run") from None
+    except UnicodeDecodeError:
+        raise InitError(f"report: {str(path)!r} is not a text file; pass the results.json "
+                        "(or the folder) of a 'paraminit compare' or 'paraminit bench' "
+                        "run") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InitError(f"report: {str(path)!r} is not valid JSON (line {error.lineno}, "
+                        f"column {error.colno}: {error.msg}), perhaps cut short; {rerun}"
+                        ) from None
+    command = doc.get("command") if isinstance(doc, dict) else None
+    if command not in _DOCUMENT_KEYS:
+        raise InitError(f"report: {str(path)!r} is not the results of 'paraminit compare' "
+                        "or 'paraminit bench' (no \"command\": \"compare\" or \"bench\" in "
+                        "it); pass the --out folder of such a run")
+    missing = [key for key in _DOCUMENT_KEYS[command] if key not in doc]
+    if missing:
+        raise InitError(f"report: {str(path)!r} lacks {', '.join(map(repr, missing))} of a "
+                        f"{command} results document (edited, or from another paraminit "
+                        f"version); {rerun}")
+    return doc, path
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    doc, results = _read_results(args.dir)
+    out = results.parent
+    try:
+        if doc["command"] == "compare":
+            renderers = _report_compare
+        else:
+            renderers = partial(_report_bench, {r["name"]: _plots(r, out)
+                                                for r in doc["results"]})
+        return _finish(doc, out, renderers, as_json=args.json)
+    except KeyboardInterrupt:  # while drawing the plots (_finish handles its own)
+        return _interrupted(f"{results} is unchanged and the report was not drawn; rerun "
+                            f"'paraminit report {shlex.quote(str(out))}'")
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        if isinstance(error, InitError):
+            raise
+        raise InitError(f"report: {str(results)!r} is not a well-formed {doc['command']} "
+                        f"results document ({type(error).__name__}: {error}); rerun the "
+                        "command that wrote it") from None
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
+    from .core.schemes import schemes
+    from .report.terminal import render_table
+
     entries = schemes()
     if args.json:
         records = [
@@ -249,6 +401,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             "256,128,3,3') or --model pkg.module:factory (a model's initialisation plan); "
             f"received scheme={args.scheme!r}, --shape={args.shape!r}"
         )
+    from .core.methods import parse_method
+    from .core.schemes import resolve
+
     name, options = parse_method(args.scheme)
     fan_options: dict[str, Any] = {"groups": args.groups, "transposed": args.transposed,
                                    "fan_convention": args.fan_convention}
@@ -263,6 +418,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .core.fans import LAYOUTS
+
     parser = argparse.ArgumentParser(
         prog="paraminit",
         description="Correct, explained, reproducible neural-network initialization.",
@@ -301,6 +458,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.set_defaults(run=_cmd_explain)
     _compare_parser(commands)
     _bench_parser(commands)
+    _report_parser(commands)
     return parser
 
 
@@ -328,7 +486,25 @@ def _bench_parser(commands: Any) -> None:
     bench.set_defaults(run=_cmd_bench)
 
 
+def _report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="draw the table and report.html again from a compare/bench results.json",
+        description="Draw the table (or print --json) and write DIR/report.html again from "
+                    "DIR/results.json, the results of 'paraminit compare' or 'paraminit "
+                    "bench' (and a bench run's PNG plots): after Ctrl-C stopped the drawing, "
+                    "or to see an interrupted run's finished runs, marked as partial. Trains "
+                    "nothing. Exit code 3 if a bench claim in it failed.",
+    )
+    report.add_argument("dir", metavar="DIR",
+                        help="the --out folder of the run (or its results.json)")
+    report.add_argument("--json", action="store_true",
+                        help="print the results document as JSON on stdout (no table)")
+    report.set_defaults(run=_cmd_report)
+
+
 def _compare_parser(commands: Any) -> None:
+    from .core.gains import ACTIVATION_NAMES
+
     compare = commands.add_parser(
         "compare", help="train init methods side by side on real data: table + HTML report",
         description="Train the same network once per (method, seed), each initialised by one "
@@ -373,7 +549,15 @@ def _compare_parser(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 bad input)."""
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 3 a bench claim failed,
+    130 Ctrl-C)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # before a command had anything to keep (or none keeps any)
+        return _interrupted("nothing was written")
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -7,10 +7,11 @@ threads, with its own seeded streams and mini-batch order).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -73,8 +74,29 @@ def _serial(tasks: list[Task], threads: int, grid: tuple[str, ...],
 _EVENTS: Any = None  # the worker's event queue (set by _worker_start)
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked in this thread while worker processes are started, then delivered.
+
+    A terminal's Ctrl-C goes to the whole process group. A spawned worker inherits the
+    blocked signal mask (the stdlib's resource tracker is started the same way), so a
+    Ctrl-C while it starts up (importing torch, before ``_worker_start``) cannot raise a
+    KeyboardInterrupt and print a traceback there; the parent gets the signal once the
+    workers exist, as a KeyboardInterrupt that terminates them.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _worker_start(events: Any, threads: int) -> None:
-    """Worker set-up: Ctrl-C is the parent's to handle (it terminates the pool)."""
+    """Worker set-up: Ctrl-C is the parent's to handle (it terminates the pool); SIGINT
+    is already blocked (``_sigint_held``), and ignored from here on in any case."""
     global _EVENTS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
@@ -103,8 +125,10 @@ def _parallel(tasks: list[Task], workers: int, threads: int, grid: tuple[str, ..
             if progress is not None:
                 progress(event)
 
-    pool = spawn.Pool(workers, initializer=_worker_start, initargs=(events, threads))
+    pool = None
     try:
+        with _sigint_held():  # pool is set before a Ctrl-C held back here is raised
+            pool = spawn.Pool(workers, initializer=_worker_start, initargs=(events, threads))
         results = pool.imap_unordered(_worker_run, [(task, len(tasks), grid) for task in tasks])
         for _ in tasks:
             while True:
@@ -118,8 +142,9 @@ def _parallel(tasks: list[Task], workers: int, threads: int, grid: tuple[str, ..
             finished(number, record)
         pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         events.close()
 
 
