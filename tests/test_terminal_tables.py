@@ -218,3 +218,28 @@ def test_plain_wraps_long_cells_in_their_column():
     assert_width(lines, PLAIN_WIDTH)
     assert lines[3].startswith("he2015  word") and lines[4].startswith(" " * 8 + "word")
     assert "" in lines and lines[-1] == "x       y"  # a blank line between wrapped rows
+
+
+def _bench_document() -> dict:
+    check = {"claim": "the critical column (sigma_w2 = 1.7610) trains at depth 60",
+             "measured": "trains, train accuracy 98.9%", "expected": "trains", "passed": True}
+    return {"quick": True, "results": [
+        {"name": name, "cite": "Schoenholz et al. 2017", "passed": True, "seconds": 12.5,
+         "claim": "Tanh MLPs (sigma_b2 = 0.05) on the digits: the critical column trains at "
+                  "depth 60; columns whose 6 xi_c is far below 60 fail.", "checks": [check]}
+        for name in BENCHMARK_NAMES]}
+
+
+@pytest.mark.parametrize("columns", [80, 200, None])
+def test_bench_results_fit(columns, monkeypatch):
+    from paraminit.report.bench import render_bench
+
+    document = _bench_document()
+    if columns is None:  # piped
+        stream = io.StringIO()
+        render_bench(document, stream=stream)
+        lines, columns = stream.getvalue().splitlines(), PLAIN_WIDTH
+    else:
+        lines = _rendered(columns, monkeypatch, lambda s: render_bench(document, stream=s))
+    assert_width(lines, columns)
+    assert_whole(BENCHMARK_NAMES, lines)
