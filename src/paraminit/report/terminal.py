@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from ._format import COLUMN_NOTE, SUMMARY_COLUMNS, summary_rows
 
-__all__ = ["CompareProgress", "render_compare", "render_table"]
+__all__ = ["CompareProgress", "PLAIN_WIDTH", "render_compare", "render_table"]
 
 _VERDICT_STYLE = {"trains": "bold green", "stalls": "yellow", "diverges": "bold red",
                   "symmetric": "magenta"}
@@ -19,7 +19,8 @@ _VERDICT_STYLE = {"trains": "bold green", "stalls": "yellow", "diverges": "bold 
 
 PLAIN_WIDTH = 100
 """Width of plain (piped) tables: a pipe has no width, and 100 columns read well in a log,
-``less`` or an editor. Wider tables become one block per row."""
+``less`` or an editor. Long cells wrap in their column; a table whose longest words do
+not fit side by side becomes one block per row."""
 
 
 def render_table(
