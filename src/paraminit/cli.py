@@ -467,15 +467,17 @@ def _bench_parser(commands: Any) -> None:
         "bench", help="reproduce the papers' claims: 7 benchmarks, table + HTML report",
         description="Run the benchmark suite that reproduces the literature's claims about "
                     "initialization (He 2015, Schoenholz 2017, Glorot 2010, Pennington 2017, "
-                    "Saxe 2014, Klambauer 2017, Hanin & Rolnick 2018), each under 2 minutes "
-                    "on 2 cores, and say which hold. Writes OUT/results.json (as benchmarks "
+                    "Saxe 2014, Klambauer 2017, Hanin & Rolnick 2018) and say which hold: "
+                    "194 s for all seven on 2 idle CPU cores, several times that when other "
+                    "jobs share the cores. Writes OUT/results.json (as benchmarks "
                     "finish), OUT/report.html and a PNG per plot. Exit code 3 if a claim "
                     "fails. 'paraminit bench --list' names them.",
     )
     bench.add_argument("names", nargs="*", metavar="NAME",
                        help="benchmarks to run (default: all), e.g. he2015 edge_of_chaos")
     bench.add_argument("--quick", action="store_true",
-                       help="small versions (seconds each; what the test suite runs)")
+                       help="small versions, what the test suite runs (about 50 s for the "
+                            "seven on 2 idle CPU cores; 399 s measured on 2 loaded ones)")
     bench.add_argument("--out", default="paraminit-bench", metavar="DIR",
                        help="folder for results.json, report.html and the plots "
                             "(paraminit-bench)")
@@ -512,7 +514,8 @@ def _compare_parser(commands: Any) -> None:
                     "init, loss, accuracy and a verdict (trains / stalls / diverges / "
                     "symmetric). Writes OUT/results.json (as runs finish) and OUT/report.html. "
                     "Defaults: the textbook's 11 methods on a 30-layer, 128-wide ReLU MLP on "
-                    "scikit-learn's 8x8 digits, seeds 0,1,2 (about a minute on 2 cores).",
+                    "scikit-learn's 8x8 digits, seeds 0,1,2 (about a minute on 2 idle CPU "
+                    "cores; 381 s measured on 2 cores loaded by other jobs).",
     )
     compare.add_argument("--dataset", default="digits",
                          help="digits (bundled with scikit-learn), mnist1d (generated locally, "

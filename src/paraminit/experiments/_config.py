@@ -31,7 +31,8 @@ def default_workers(runs: int) -> int:
 class CompareConfig:
     """Every setting of a comparison. ``None`` picks the default for the arch/optimizer.
 
-    Defaults (measured in docs/compare.md: about a minute on 2 CPU cores): a 30-layer,
+    Defaults (measured in docs/compare.md: about a minute on 2 idle CPU cores, minutes when
+    other jobs share them): a 30-layer,
     128-wide ReLU MLP on the digits; SGD with momentum 0.9, lr 0.05, batch 128, 150 steps,
     linear warm-up over the first 10 % of steps then cosine decay to 0, gradient-norm
     clipping at 1.0; seeds 0, 1, 2. A ``cnn`` defaults to depth 10, width 16; ``adam`` to

@@ -1,7 +1,8 @@
 """``paraminit bench``: benchmarks that reproduce the papers' claims about initialization.
 
 Each benchmark (a :class:`Benchmark`) runs a small version of a paper's experiment on the
-CPU (each under 2 minutes on 2 cores; ``quick=True``: seconds, for the test suite) and
+CPU (194 s for all seven on 2 idle cores; ``quick=True``: about 50 s for all seven, for the
+test suite; several times longer on cores shared with other jobs, docs/bench/README.md) and
 returns a JSON-ready result: settings, records, and :class:`Check` items stating the
 paper's claim, what was measured and whether it holds. Training goes through
 :func:`paraminit.experiments.run_all`, the ``compare`` loop.
