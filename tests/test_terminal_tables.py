@@ -243,3 +243,16 @@ def test_bench_results_fit(columns, monkeypatch):
         lines = _rendered(columns, monkeypatch, lambda s: render_bench(document, stream=s))
     assert_width(lines, columns)
     assert_whole(BENCHMARK_NAMES, lines)
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    """``paraminit schemes | head -1``: the closed pipe ends the command quietly. The pipe is
+    closed before the command (still importing) writes, so its first write fails."""
+    process = subprocess.Popen([sys.executable, "-m", "paraminit", "schemes"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        process.stdout.close()
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and stderr == b""

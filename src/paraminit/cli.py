@@ -571,6 +571,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except InitError as error:
         print(f"paraminit: error: {_one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader left (`paraminit schemes | head`): not an error
+        # Python would report the failed flush of stdout at exit; point it at devnull.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:  # a file or folder named on the command line
         where = f" {error.filename!r}" if error.filename else ""
         print(f"paraminit: error: cannot use{where}: {error.strerror or error}; check the path "
