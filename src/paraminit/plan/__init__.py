@@ -23,7 +23,7 @@ from ._io import (
     rules_to_json,
     rules_to_toml,
 )
-from ._param import ROLES, Kind, ParamInfo
+from ._param import ROLES, BlockPlace, Kind, ParamInfo
 from ._resolve import InitWarning, Plan, PlanRow, resolve_plan
 from ._rules import MODEL_OPTIONS, IsInstance, Rule, as_rules
 from ._types import TypeNamespace, qualified_name, register_namespace, resolve_type
@@ -36,6 +36,7 @@ __all__ = [
     "InitWarning",
     "IsInstance",
     "Kind",
+    "BlockPlace",
     "ParamInfo",
     "Plan",
     "PlanRow",

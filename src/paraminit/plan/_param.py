@@ -7,15 +7,18 @@ the names of its layer's type. Rules, recipes and plan resolution read only thes
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 from .._errors import InitError
 from ..core import validate
 
-__all__ = ["ROLES", "Kind", "ParamInfo"]
+__all__ = ["ROLES", "BlockPlace", "Kind", "ParamInfo"]
 
 # The roles a rule may select; parameters of layers no describer knows have role "other".
 ROLES: tuple[str, ...] = ("bias", "embedding", "norm", "recurrent", "weight")
@@ -49,6 +52,37 @@ class Kind(str, Enum):
 
 
 @dataclass(frozen=True)
+class BlockPlace:
+    """Where a block lies along ``axis`` of its parameter: indices ``[start, stop)`` of
+    each of ``groups`` equal periods (one period: a plain slice), or, ``stacked``, the
+    single index ``start``, which the block's shape drops."""
+
+    axis: int
+    start: int
+    stop: int
+    groups: int = 1
+    stacked: bool = False
+
+    def indices(self, size: int) -> np.ndarray:
+        """The block's indices along ``axis`` (of ``size``) in the block's own order."""
+        period = size // self.groups
+        return (np.arange(self.groups)[:, None] * period
+                + np.arange(self.start, self.stop)[None, :]).reshape(-1)
+
+    def block_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The block's shape in a parameter of ``shape``."""
+        if self.stacked:
+            return (*shape[:self.axis], *shape[self.axis + 1:])
+        extent = (self.stop - self.start) * self.groups
+        return (*shape[:self.axis], extent, *shape[self.axis + 1:])
+
+    @property
+    def slice(self) -> bool:
+        """Whether the block is one contiguous slice along its axis (no groups, not stacked)."""
+        return self.groups == 1 and not self.stacked
+
+
+@dataclass(frozen=True)
 class ParamInfo:
     """One distinct parameter of a model as the planner sees it.
 
@@ -74,6 +108,15 @@ class ParamInfo:
         residual: the position in a residual branch, e.g. ``"out"`` for the projection that
             closes the branch (GPT-2's ``c_proj``).
         labels: free-form labels a describer or the user attaches (selected by ``label:``).
+        block_axis: the axis the blocks are stacked along (0; 1 for an (in, out) fused
+            weight such as transformers' ``Conv1D`` ``c_attn``).
+        block_sizes: each block's size along ``block_axis`` (within one group), when they
+            differ (q, k and v of grouped-query attention); equal sizes when empty.
+        block_groups: the blocks repeat this many times along ``block_axis`` (per-head
+            interleaving, ``[q0 k0 v0 q1 k1 v1 ...]`` as in BLOOM's ``query_key_value``):
+            block ``q`` is every group's ``q`` slice, in order.
+        stacked: each block is one index along ``block_axis``, which its shape drops (MoE
+            expert weights stored as (experts, out, in)): every expert gets its own fans.
     """
 
     name: str
@@ -93,6 +136,10 @@ class ParamInfo:
     depth: int | None = None
     residual: str | None = None
     labels: frozenset[str] = frozenset()
+    block_axis: int = 0
+    block_sizes: tuple[int, ...] = ()
+    block_groups: int = 1
+    stacked: bool = False
 
     def __post_init__(self) -> None:
         validate.text("name", self.name)
@@ -111,6 +158,46 @@ class ParamInfo:
                 validate.integer(key, value, minimum=0)
         object.__setattr__(self, "labels", frozenset(validate.text("label", label)
                                                      for label in self.labels))
+        validate.integer("block_axis", self.block_axis, minimum=0)
+        validate.integer("block_groups", self.block_groups, minimum=1)
+        for size in self.block_sizes:
+            validate.integer("block size", size, minimum=1)
+        if self.block_sizes and len(self.block_sizes) != len(self.blocks):
+            raise InitError(f"{self.name}: block_sizes {self.block_sizes} give one size per "
+                            f"block; received {len(self.block_sizes)} for blocks {self.blocks}")
+
+    def places(self) -> list[BlockPlace]:
+        """Where each block lies in the parameter (one per label, in order).
+
+        Raises:
+            InitError: the blocks do not tile ``shape`` along ``block_axis``.
+        """
+        shape, axis, labels = self.shape, self.block_axis, self.blocks
+        if axis >= len(shape):
+            raise InitError(f"{self.name}: blocks {labels} lie along axis {axis}, but the shape "
+                            f"{shape} has {len(shape)} axes")
+        size = shape[axis]
+        if self.stacked:
+            if size != len(labels):
+                raise InitError(f"{self.name}: {len(labels)} stacked blocks need axis {axis} of "
+                                f"size {len(labels)}; the shape is {shape}")
+            return [BlockPlace(axis, i, i + 1, stacked=True) for i in range(len(labels))]
+        groups = self.block_groups
+        sizes = self.block_sizes
+        if not sizes:
+            if size % (groups * len(labels)):
+                raise InitError(f"{self.name}: shape {shape} does not split along axis {axis} "
+                                f"into {groups * len(labels)} equal blocks ({groups} group(s) of "
+                                f"{labels}); give a shape whose axis {axis} is a multiple of "
+                                f"{groups * len(labels)}, or blocks=False in the rule")
+            sizes = (size // (groups * len(labels)),) * len(labels)
+        if sum(sizes) * groups != size:
+            raise InitError(f"{self.name}: blocks {dict(zip(labels, sizes, strict=True))} x "
+                            f"{groups} group(s) cover {sum(sizes) * groups} of axis {axis}'s "
+                            f"{size}; the block sizes must add up to the axis")
+        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        return [BlockPlace(axis, int(a), int(b), groups)
+                for a, b in itertools.pairwise(starts)]
 
     @property
     def names(self) -> tuple[str, ...]:

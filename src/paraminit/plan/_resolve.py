@@ -19,7 +19,7 @@ from .._errors import InitError
 from ..core.fans import Fans, compute_fans
 from ..core.schemes import resolve
 from ..core.spec import InitSpec
-from ._param import Kind, ParamInfo
+from ._param import BlockPlace, Kind, ParamInfo
 from ._rules import IsInstance, Rule, bias_law
 from .recipes import Recipe, preset_label, preset_rules
 
@@ -121,7 +121,7 @@ class PlanRow:
     scheme: str | None = None
     shape: tuple[int, ...] = ()
     block: str | None = None
-    rows: tuple[int, int] | None = None  # the block's [start, stop) along dim 0
+    place: BlockPlace | None = None  # where the block lies in the parameter
     spec: InitSpec | None = None
     aliases: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -129,6 +129,14 @@ class PlanRow:
     std_scale: float | None = None
     lr_scale: float | None = None
     reason: str | None = None
+
+    @property
+    def rows(self) -> tuple[int, int] | None:
+        """A block that is one slice along dim 0: its ``[start, stop)`` there."""
+        place = self.place
+        if place is None or place.axis != 0 or not place.slice:
+            return None
+        return place.start, place.stop
 
     @property
     def fan_in(self) -> float | None:
@@ -276,17 +284,11 @@ class Plan(Sequence[PlanRow]):
 
 
 def _pieces(info: ParamInfo, labels: tuple[str, ...]
-            ) -> list[tuple[str | None, tuple[int, int] | None, tuple[int, ...]]]:
-    shape = info.shape
+            ) -> list[tuple[str | None, BlockPlace | None, tuple[int, ...]]]:
     if not labels:
-        return [(None, None, shape)]
-    if not shape or shape[0] % len(labels):
-        raise InitError(f"{info.name}: shape {shape} does not split along dim 0 into "
-                        f"{len(labels)} blocks {labels}; give a shape whose dim 0 is a multiple "
-                        f"of {len(labels)}, or blocks=False in the rule")
-    size = shape[0] // len(labels)
-    return [(label, (i * size, (i + 1) * size), (size, *shape[1:]))
-            for i, label in enumerate(labels)]
+        return [(None, None, info.shape)]
+    return [(label, place, place.block_shape(info.shape))
+            for label, place in zip(labels, info.places(), strict=True)]
 
 
 def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
@@ -306,7 +308,7 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
                         "drop blocks=False from the rule")
     rows = []
     aliases = tuple(alias.name for alias in info.aliases)
-    for label, span, block_shape in _pieces(info, labels):
+    for label, place, block_shape in _pieces(info, labels):
         scheme, options, notes = choice.scheme, choice.options, ()
         if forget and label == "f":
             value = choice.forget_bias if info.kind == Kind.RNN_BIAS_INPUT else 0.0
@@ -344,7 +346,7 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
         rows.append(PlanRow(
             name=name, parameter=info.name, module=info.module,
             module_type=info.module_type, role=info.role, status="init", rule=choice.source,
-            scheme=spec.scheme, shape=block_shape, block=label, rows=span, spec=spec,
+            scheme=spec.scheme, shape=block_shape, block=label, place=place, spec=spec,
             aliases=aliases, notes=notes, fans=fans, std_scale=choice.std_scale,
             lr_scale=choice.lr_scale, reason=choice.reason))
     return rows

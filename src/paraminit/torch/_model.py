@@ -23,7 +23,7 @@ from .._errors import InitError
 from ..core import validate
 from ..core.engines import ELEMENTWISE, Box
 from ..core.stream import _check_seed
-from ..plan import ParamInfo, Plan, PlanRow, resolve_plan
+from ..plan import BlockPlace, ParamInfo, Plan, PlanRow, resolve_plan
 from ..plan._resolve import text_table
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
@@ -270,35 +270,80 @@ def _sample(plan: Plan, slots: list[Binding], seed: int,
     return values
 
 
-def _rows_here(row: PlanRow, box: Box) -> tuple[int, int, int, int]:
-    """``(first, last, start, stop)``: the row's block is global rows [first, last) of a
-    parameter of at least one dimension; this rank (``box``) holds rows [start, stop) of them
-    (none when start >= stop)."""
-    first, last = row.rows if row.rows is not None else (0, box.shape[0])
-    return first, last, max(first, box.starts[0]), min(last, box.stops[0])
+@dataclass(frozen=True)
+class _Here:
+    """The part of a row's block this rank holds: ``local``, its indices along ``axis`` of the
+    rank's tensor (in the block's order), and ``part``, that part in the block's coordinates."""
+
+    axis: int
+    local: np.ndarray
+    part: Box
+    stacked: bool
+
+    @property
+    def run(self) -> int | None:
+        """The first index when ``local`` is one contiguous run (a narrow view writes it)."""
+        local = self.local
+        if self.stacked:
+            return None
+        if not local.size:
+            return 0
+        first = int(local[0])
+        return first if int(local[-1]) - first + 1 == local.size else None
+
+
+def _block_here(row: PlanRow, box: Box) -> _Here | None:
+    """Where this rank (``box``, its part of a parameter of at least one dimension) holds
+    the row's block; None when it holds none of it. The block's indices along its axis
+    increase in the block's order, so a rank's contiguous range holds a contiguous part."""
+    spec = row.spec
+    assert spec is not None
+    place = row.place or BlockPlace(0, 0, box.shape[0])
+    axis = place.axis
+    indices = place.indices(box.shape[axis])
+    hit = np.flatnonzero((indices >= box.starts[axis]) & (indices < box.stops[axis]))
+    if not hit.size and indices.size:
+        return None
+    local = indices[hit] - box.starts[axis]
+    others = [d for d in range(len(box.shape)) if d != axis]
+    if place.stacked:
+        starts = tuple(box.starts[d] for d in others)
+        stops = tuple(box.stops[d] for d in others)
+    else:
+        first, stop = (int(hit[0]), int(hit[-1]) + 1) if hit.size else (0, 0)
+        starts = (*box.starts[:axis], first, *box.starts[axis + 1:])
+        stops = (*box.stops[:axis], stop, *box.stops[axis + 1:])
+    return _Here(axis, local, Box(spec.shape, starts, stops), place.stacked)
 
 
 def _write_row(tensor: torch.Tensor, box: Box, row: PlanRow, seed: int) -> None:
     """Row ``row``'s values for the part of ``box`` (this rank's) inside the row's block."""
     spec = row.spec
     assert spec is not None
-    if spec.shape:  # the block's rows this rank holds, in block coordinates
-        first, last, start, stop = _rows_here(row, box)
-        if start >= stop and first < last:
+    here = None
+    if tensor.ndim:
+        here = _block_here(row, box)
+        if here is None:
             return  # none of this block is on this rank
-        view = tensor[start - box.starts[0]:stop - box.starts[0]]
-        part = Box(spec.shape, (start - first, *box.starts[1:]), (stop - first, *box.stops[1:]))
+        run = here.run
+        view = (tensor.narrow(here.axis, run, here.local.size) if run is not None else
+                torch.empty(here.part.box_shape, dtype=tensor.dtype, device=tensor.device))
+        part = here.part
     else:
-        view, part = tensor, Box.whole(())
+        view, part, run = tensor, Box.whole(()), 0
     whole = part == Box.whole(spec.shape)
     if whole or (spec.distribution in ELEMENTWISE and view.dtype.is_floating_point):
         write_spec(view, spec, seed=seed, name=row.name, function="paraminit.torch.init",
                    box=None if whole else part)
-        return
-    # A structured law (or exact integers) is computed whole, and this rank keeps its part.
-    full = torch.empty(spec.shape, dtype=view.dtype, device=view.device)
-    write_spec(full, spec, seed=seed, name=row.name, function="paraminit.torch.init")
-    view.copy_(full[tuple(slice(a, b) for a, b in zip(part.starts, part.stops, strict=True))])
+    else:
+        # A structured law (or exact integers) is computed whole, and this rank keeps its part.
+        full = torch.empty(spec.shape, dtype=view.dtype, device=view.device)
+        write_spec(full, spec, seed=seed, name=row.name, function="paraminit.torch.init")
+        view.copy_(full[tuple(slice(a, b) for a, b in zip(part.starts, part.stops, strict=True))])
+    if run is None:  # interleaved or stacked: scattered into place along the block's axis
+        assert here is not None
+        values = view.unsqueeze(here.axis) if here.stacked else view
+        tensor.index_copy_(here.axis, torch.as_tensor(here.local, device=tensor.device), values)
 
 
 def _apply(slots: list[Binding], values: dict[str, torch.Tensor]) -> None:
@@ -433,14 +478,15 @@ def _row_values(slot: Binding, row: PlanRow) -> np.ndarray:
     without an embedding's padding row."""
     box = local_box(slot.name, slot.param, None)
     values = local_tensor(slot.param).detach()
-    if box.shape:
-        _, _, start, stop = _rows_here(row, box)
-        values = values[max(start - box.starts[0], 0):max(stop - box.starts[0], 0)]
-    flat = values.to(torch.float64).cpu().numpy()
     padding = slot.info.padding_idx
-    if padding is not None and box.shape and start <= padding < stop:
-        flat = np.delete(flat, padding - start, axis=0)
-    return flat.reshape(-1)
+    if box.shape:
+        here = _block_here(row, box)
+        local = here.local if here is not None else np.zeros(0, dtype=np.int64)
+        if padding is not None and (here is None or here.axis == 0):
+            local = local[local + box.starts[0] != padding]
+        axis = here.axis if here is not None else 0
+        values = values.index_select(axis, torch.as_tensor(local, device=values.device))
+    return values.to(torch.float64).cpu().numpy().reshape(-1)
 
 
 def _std_checks(plan: Plan, current: dict[str, Binding], z: float) -> list[AuditRecord]:
