@@ -135,6 +135,7 @@ def test_numbers_read_as_people_write_them():
     assert setting_text("lr", 0.1 + 0.2) == "0.3"  # not 0.30000000000000004
     assert number(0.08838834764831843) == "0.08839" and number(1e-5) == "1e-05"
     assert setting_text("seeds", [0, 1, 2]) == "0, 1, 2"
+    assert setting_text("input_shape", [1, 8, 8]) == "1 × 8 × 8"
     assert setting_text("archs", [{"width": 16, "hidden_layers": 10},
                                   {"width": 32, "hidden_layers": 10}]) == (
         "width 16, hidden_layers 10; width 32, hidden_layers 10")

@@ -51,8 +51,8 @@ _PERCENT_KEYS = ("accuracy", "fraction")
 
 def setting_text(key: str, value: Any) -> str:
     """One value of a settings or data table, readable: fractions (``*accuracy``,
-    ``*fraction``) as ``10.2 %``, floats to 4 significant digits, lists comma-separated,
-    mappings as ``key value, ...``; anything else as ``str``."""
+    ``*fraction``) as ``10.2 %``, floats to 4 significant digits, shapes as ``1 × 8 × 8``,
+    other lists comma-separated, mappings as ``key value, ...``; anything else as ``str``."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
@@ -61,6 +61,8 @@ def setting_text(key: str, value: Any) -> str:
         return number(value)
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {setting_text(str(k), v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)) and key.endswith("shape"):
+        return " × ".join(str(v) for v in value)
     if isinstance(value, (list, tuple)):
         separator = "; " if any(isinstance(v, Mapping) for v in value) else ", "
         return separator.join(setting_text(key, v) for v in value)
