@@ -21,7 +21,7 @@ from browser import images_drawn
 from cli_run import interrupt_when, run_main
 from paraminit import InitError
 from paraminit.experiments.papers import BENCHMARKS, Benchmark, Outcome, select
-from paraminit.experiments.papers._base import leaves, steps_to
+from paraminit.experiments.papers._base import leaves, plateau_text, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
 
 NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
@@ -72,6 +72,11 @@ def test_quick_results_carry_the_measurements(quick):
     assert [r["predicted"] for r in spectrum][2:] == pytest.approx([1.0, 2.0])  # ReLU
     hanin = results["hanin2018"]["records"]
     assert [r["beta"] for r in hanin] == [0.625, 0.3125]
+    stalls = [c["measured"] for c in results["he2015"]["checks"] if "stalls" in c["claim"]]
+    assert stalls and all(m.startswith("seed 0: ") for m in stalls)
+    assert all("did not leave the plateau within 300 steps" in m
+               or "left the plateau at step " in m for m in stalls)
+    assert not any("never" in m for m in stalls)
     assert [c["passed"] for c in results["hanin2018"]["checks"]] == [True, True, True]
 
 
@@ -81,10 +86,14 @@ def test_report_and_plots_are_written(quick):
     html = (out / "report.html").read_text()
     for name in NAMES:
         assert f'id="{name}"' in html
-    assert html.count("data:image/png;base64,") == 8  # he2015 draws two figures
+    # he2015 draws two figures; quick edge_of_chaos (one depth) draws none, and hanin2018
+    # one panel: both say so
+    assert html.count("data:image/png;base64,") == 7
+    assert "The trainability map is left out: this run trained one depth (60) only" in html
+    assert "The histograms of log M for networks of equal β are left out" in html
     assert "http://" not in html and "https://" not in html  # opens offline
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 8 and "edge_of_chaos_map.png" in pngs
+    assert len(pngs) == 7 and "edge_of_chaos_map.png" not in pngs
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert doc["versions"]["torch"]
 
@@ -92,7 +101,7 @@ def test_report_and_plots_are_written(quick):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
-    assert images_drawn(html, tmp_path) == "images 8/8"
+    assert images_drawn(html, tmp_path) == "images 7/7"
 
 
 def test_measurements_show_progress_on_a_terminal():
@@ -182,6 +191,61 @@ def test_steps_to_and_leaves():
     # a curve cut short by a NaN loss, shorter than the window: it left, it did not stall
     assert leaves([2.3, 2.3, None], 2.3, 0.01) == 5
     assert steps_to([2.3, None], 0.5) is None
+
+
+def test_plateau_in_words():
+    assert plateau_text(None, 300) == "did not leave the plateau within 300 steps"
+    assert plateau_text(150, 300) == "left the plateau at step 150"
+
+
+def _result(name, records, **extra):
+    """A benchmark result as the report reads it, with made-up records."""
+    return {"name": name, "title": name, "claim": "c", "paper": "p", "passed": True,
+            "quick": True, "seconds": 1.0, "settings": {"depth": [60]}, "records": records,
+            "checks": [{"claim": "x", "measured": "1", "expected": "1", "passed": True}],
+            "extra": extra}
+
+
+def _chaos(depths):
+    records = [{"sigma_w2": s, "depth": d, "train_accuracy": 0.5}
+               for d in depths for s in (1.0, 1.7609546, 8.0)]
+    return _result("edge_of_chaos", records, critical_sigma_w2=1.7609546,
+                   six_xi_c_line=[{"sigma_w2": 1.0, "six_xi_c": 20.0},
+                                  {"sigma_w2": 1.7609546, "six_xi_c": None}])
+
+
+def test_a_one_row_trainability_map_is_left_out_with_a_reason():
+    from paraminit.report.bench import figures, omissions, render_bench_html
+
+    one = _chaos([60])
+    assert figures(one) == []
+    [sentence] = omissions(one)
+    assert sentence.startswith("The trainability map is left out: this run trained one "
+                               "depth (60) only")
+    html = render_bench_html({"results": [one], "complete": True, "quick": True,
+                              "benchmarks_expected": 1, "versions": {},
+                              "paraminit": "0"})
+    assert "data:image/png" not in html and "The trainability map is left out" in html
+    several = _chaos([10, 60])
+    assert [stem for stem, _, _ in figures(several)] == ["map"] and omissions(several) == []
+
+
+def test_a_single_histogram_is_left_out_with_a_reason():
+    from paraminit.report.bench import figures, omissions
+
+    def network(width, layers):
+        return {"width": width, "hidden_layers": layers, "beta": layers / width,
+                "variance": 5 * layers / width, "variance_se": 0.1,
+                "variance_exact": 5 * layers / width, "log_ratio_input0": [0.0, 1.0, -1.0]}
+
+    quick = _result("hanin2018", [network(16, 10), network(32, 10)])
+    [(_, caption, figure)] = figures(quick)
+    assert len(figure.axes) == 1 and "Right:" not in caption
+    assert omissions(quick)[0].startswith("The histograms of log M for networks of equal β "
+                                          "are left out: this run measured one network per β")
+    full = _result("hanin2018", [network(16, 10), network(32, 20), network(32, 10)])
+    [(_, caption, figure)] = figures(full)
+    assert len(figure.axes) == 2 and "Right: log M" in caption and omissions(full) == []
 
 
 def test_log_ratio_moments_exact_and_asymptotic():

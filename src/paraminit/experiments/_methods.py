@@ -62,11 +62,16 @@ def _apply_lsuv(model: nn.Module, inputs: torch.Tensor, seed: int,
     lsuv(model, inputs, seed=seed, **options)
 
 
+def _keyword_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword-only parameters of ``function`` but ``seed`` (a run's own), with their
+    defaults: the options a model method takes from ``name:key=value``, or resolve()'s fan
+    options."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name != "seed"}
+
+
 def _keyword_options(function: Callable[..., Any]) -> tuple[str, ...]:
-    """The keyword-only parameters of ``function`` but ``seed`` (a run's own): the options
-    a model method takes from ``name:key=value``, or resolve()'s fan options."""
-    return tuple(name for name, p in inspect.signature(function).parameters.items()
-                 if p.kind is p.KEYWORD_ONLY and name != "seed")
+    return tuple(_keyword_defaults(function))
 
 
 # resolve()'s fan options but fan_convention: the planner reads them from each layer.
@@ -84,6 +89,7 @@ MODEL_METHODS: dict[str, dict[str, Any]] = {
         "formula": "W <- orthogonal; repeat W <- W / std(layer output) while |std - 1| >= tol",
         "paper": "Mishkin & Matas 2016, 'All you need is a good init', ICLR, Algorithm 1",
         "options": _keyword_options(lsuv),
+        "defaults": _keyword_defaults(lsuv),
         "check": check_lsuv_options,
     },
 }
@@ -201,8 +207,10 @@ def initialise(model: nn.Module, method: Method, seed: int, *, bias_std: float =
 
 
 def describe_method(method: Method, model: nn.Module, *, bias_std: float = 0.0) -> dict[str, Any]:
-    """Summary, formula, paper, notes and, per distinct weight shape of ``model``, the spec
-    the planner resolves (fans read, std/bound used; ``explain()``). Changes nothing.
+    """Summary, formula, paper, notes, the option values it runs with (``settings``: the
+    given ``options`` over the scheme's defaults) and, per distinct weight shape of
+    ``model``, the spec the planner resolves (fans read, std/bound used; ``explain()``).
+    Changes nothing.
 
     Raises:
         InitError: bad options, or a scheme that does not fit a weight, naming the method.
@@ -211,6 +219,7 @@ def describe_method(method: Method, model: nn.Module, *, bias_std: float = 0.0) 
     if about is not None:
         method.rules(bias_std)  # checks the options
         return {"method": method.label, "scheme": method.name, "options": dict(method.options),
+                "settings": {**about["defaults"], **method.options},
                 "summary": about["summary"], "formula": about["formula"],
                 "paper": about["paper"], "notes": [], "specs": []}
     try:
@@ -233,5 +242,6 @@ def describe_method(method: Method, model: nn.Module, *, bias_std: float = 0.0) 
         })
     scheme = get_scheme(method.name)
     return {"method": method.label, "scheme": scheme.name, "options": dict(method.options),
+            "settings": {**scheme.defaults, **method.options},
             "summary": scheme.summary, "formula": scheme.formula, "paper": scheme.paper,
             "notes": list(scheme.notes), "specs": specs}

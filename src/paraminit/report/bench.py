@@ -3,7 +3,9 @@ style of ``compare``'s), and the terminal tables. Nothing here computes results.
 
 Every figure is drawn from the benchmark's JSON record alone, so a saved ``results.json``
 can be re-rendered. ``figures(result)`` gives (file stem, caption, Figure) triples: the CLI
-writes them as PNG files next to the report and the docs pages show the same files.
+writes them as PNG files next to the report and the docs pages show the same files. A plot
+the data cannot support (a quick run's one-row map, one histogram) is not drawn;
+``omissions(result)`` says which and why, in the report.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .html import (
 )
 from .terminal import render_table
 
-__all__ = ["figures", "render_bench", "render_bench_html"]
+__all__ = ["figures", "omissions", "render_bench", "render_bench_html"]
 
 Figures = list[tuple[str, str, Any]]
 
@@ -56,22 +58,56 @@ def _label(axis: Any, xlabel: str, ylabel: str, title: str | None = None, *,
 def _he2015(result: Mapping[str, Any]) -> Figures:
     groups = _groups(result["records"], "method")
     styles = styles_for(list(groups))
+    loss, loss_note = loss_plot(groups, styles, 10)
+    act_std, act_note = depth_plot(groups, styles, [("act_std", "activation std")],
+                                   "Forward: activation std per layer at init")
     return [
-        ("loss", "Training loss (mean over seeds, 5-step average): Xavier and orthogonal sit "
-                 "at ln 10 for at least the first 100 steps (a Xavier seed may leave the "
-                 "plateau later), He and LSUV leave it at once.",
-         loss_plot(groups, styles, 10)),
-        ("act_std", "Activation std per layer at init: Var(w) = 1/n halves the ReLU signal "
-                    "per layer; He and LSUV keep it.",
-         depth_plot(groups, styles, [("act_std", "activation std")],
-                    "Forward: activation std per layer at init")),
+        ("loss", _join("Training loss (mean over seeds, 5-step average): Xavier and "
+                       "orthogonal sit at ln 10 for at least the first 100 steps (a Xavier "
+                       "seed may leave the plateau later), He and LSUV leave it at once.",
+                       loss_note), loss),
+        ("act_std", _join("Activation std per layer at init: Var(w) = 1/n halves the ReLU "
+                          "signal per layer; He and LSUV keep it.", act_note), act_std),
     ]
+
+
+def _join(caption: str, note: str) -> str:
+    return f"{caption} {note}" if note else caption
+
+
+def _depths(result: Mapping[str, Any]) -> list[int]:
+    return sorted({r["depth"] for r in result["records"]})
+
+
+def _equal_beta(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The networks whose β equals the first network's: the right panel of hanin2018."""
+    records = result["records"]
+    return [r for r in records if r["beta"] == records[0]["beta"]]
+
+
+def omissions(result: Mapping[str, Any]) -> list[str]:
+    """Sentences saying which plot of a benchmark is left out and why: a quick run can
+    have too little data for it (a trainability map of one depth, one histogram)."""
+    name = result["name"]
+    if name == "edge_of_chaos" and len(_depths(result)) == 1:
+        depth = _depths(result)[0]
+        return [f"The trainability map is left out: this run trained one depth ({depth}) "
+                "only, and a map of one row cannot show where training stops against the "
+                "6 ξ_c line. The checks above give its cells; run it without --quick for "
+                "the map over depths 10 to 90."]
+    if name == "hanin2018" and len(_equal_beta(result)) == 1:
+        return ["The histograms of log M for networks of equal β are left out: this run "
+                "measured one network per β, so there is no second spread to compare with. "
+                "Run it without --quick for three networks at β = 0.625."]
+    return []
 
 
 def _edge_of_chaos(result: Mapping[str, Any]) -> Figures:
     records, extra = result["records"], result["extra"]
     columns = sorted({r["sigma_w2"] for r in records})
-    depths = sorted({r["depth"] for r in records})
+    depths = _depths(result)
+    if len(depths) == 1:  # see omissions()
+        return []
     accuracy = np.full((len(depths), len(columns)), np.nan)
     for r in records:
         accuracy[depths.index(r["depth"]), columns.index(r["sigma_w2"])] = r["train_accuracy"]
@@ -204,7 +240,10 @@ def _selu2017(result: Mapping[str, Any]) -> Figures:
 
 def _hanin2018(result: Mapping[str, Any]) -> Figures:
     records = result["records"]
-    figure, (left, right) = new_figure(11.5, 4.4, 2)
+    equal = _equal_beta(result)
+    histograms = len(equal) > 1  # one histogram compares nothing: see omissions()
+    figure, axes = new_figure(11.5 if histograms else 7.0, 4.4, 2 if histograms else 1)
+    left = axes[0]
     betas = [r["beta"] for r in records]
     left.errorbar(betas, [r["variance"] for r in records],
                   yerr=[2 * r["variance_se"] for r in records], fmt="o", color="#d1495b",
@@ -215,19 +254,22 @@ def _hanin2018(result: Mapping[str, Any]) -> Figures:
     left.plot(grid, 5 * grid, color="grey", linestyle=":", label="5 β")
     for r in records:
         left.annotate(f"{r['width']}×{r['hidden_layers']}", (r["beta"], r["variance"]),
-                      fontsize=7, xytext=(4, -10), textcoords="offset points")
+                      fontsize=7, xytext=(6, -12), textcoords="offset points")
     _label(left, "β = Σ 1/n_l", "Var[log M] over weight draws")
-    for r in records:
-        if r["beta"] == betas[0]:
+    caption = ("Variance of log M against β (points labelled width × hidden layers), with "
+               "the exact finite-width value and its large-width limit 5β.")
+    if histograms:
+        right = axes[1]
+        for r in equal:
             right.hist(r["log_ratio_input0"], bins=40, density=True, histtype="step",
                        label=f"width {r['width']}, {r['hidden_layers']} layers")
-    right.set_xlabel("log M (one input)")
-    right.set_ylabel("density")
-    right.set_title(f"equal β = {betas[0]:.3g}: nearly equal spread")
-    right.legend(fontsize=8)
-    return [("log_norm", "Left: variance of log M against β, with the exact finite-width "
-                         "value and its large-width limit 5β. Right: log M over weight "
-                         "draws for networks of equal β.", figure)]
+        right.set_xlabel("log M (one input)")
+        right.set_ylabel("density")
+        right.set_title(f"equal β = {betas[0]:.3g}: nearly equal spread")
+        right.legend(fontsize=8)
+        caption = ("Left: " + caption[0].lower() + caption[1:]
+                   + " Right: log M over weight draws for networks of equal β.")
+    return [("log_norm", caption, figure)]
 
 
 _FIGURES: dict[str, Callable[[Mapping[str, Any]], Figures]] = {
@@ -273,6 +315,7 @@ def _section(result: Mapping[str, Any], pictures: Pictures | None) -> str:
     for stem, caption, png in drawn:
         parts.append(img(base64.b64encode(png).decode("ascii"), f"{result['name']} {stem}",
                          escape(caption)))
+    parts += [f"<p><em>{escape(sentence)}</em></p>" for sentence in omissions(result)]
     parts += ["<details><summary>settings</summary>", kv_table(result["settings"]),
               "</details>",
               f"<p class=\"sub\">{result['seconds']:.1f} s"

@@ -16,14 +16,21 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._format import COLUMN_NOTE, SUMMARY_COLUMNS, summary_rows
+from ._format import (
+    COLUMN_NOTE,
+    SUMMARY_COLUMNS,
+    number,
+    option_text,
+    percent,
+    setting_text,
+    summary_rows,
+)
 
 __all__ = ["render_html"]
 
@@ -92,6 +99,104 @@ def styles_for(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Curves closer than this fraction of the range the axis shows, at every point, cannot be
+# told apart in a 9-inch plot (1 % is about half a line width of the 3-inch axis height).
+COINCIDE = 0.01
+
+
+def coinciding(series: Mapping[str, np.ndarray], *, log: bool = False,
+               tolerance: float = COINCIDE) -> list[list[str]]:
+    """Groups (two or more names, first-seen order) of series that lie on one another:
+    same length and missing points, and max |a - b| below ``tolerance`` times the range all
+    the series span (of log10 values on a log axis). Each member is compared with its
+    group's first."""
+    values = {}
+    for name, raw in series.items():
+        array = np.asarray(raw, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            values[name] = np.log10(array) if log else array
+    finite = [v[np.isfinite(v)] for v in values.values()]
+    finite = [v for v in finite if v.size]
+    if len(finite) < 2:
+        return []
+    span = float(max(v.max() for v in finite) - min(v.min() for v in finite))
+    limit = tolerance * span if span > 0 else 1e-12
+    groups: list[list[str]] = []
+    for name, value in values.items():
+        if not np.isfinite(value).any():
+            continue
+        for group in groups:
+            first = values[group[0]]
+            if (first.shape == value.shape
+                    and np.array_equal(np.isfinite(first), np.isfinite(value))
+                    and float(np.nanmax(np.abs(first - value))) <= limit):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return [group for group in groups if len(group) > 1]
+
+
+def _overlay_styles(groups: Sequence[Sequence[str]]) -> dict[str, dict[str, Any]]:
+    """Dash patterns for coinciding lines: member i of n draws only the i-th of every n
+    dashes, so the colours alternate along the shared line (the first is drawn solid)."""
+    dash = 4.0  # in line widths
+    out: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        n = len(group)
+        for i, name in enumerate(group[1:], start=1):
+            out[name] = {"linestyle": ((n - i) * dash, (dash, (n - 1) * dash))}
+    return out
+
+
+# Closer than this (relative to the range) is the same values up to float rounding.
+IDENTICAL = 1e-9
+
+
+def _joined(groups: Sequence[Sequence[str]]) -> str:
+    return "; ".join(" = ".join(group) for group in groups)
+
+
+def coincidence_note(panels: Sequence[tuple[str, Sequence[Sequence[str]],
+                                          Sequence[Sequence[str]]]]) -> str:
+    """The caption's sentence naming the lines that coincide: per panel (label, groups
+    within COINCIDE, groups within IDENTICAL), ``""`` if none do."""
+    found = [panel for panel in panels if panel[1]]
+    if not found:
+        return ""
+    if all(list(panel[1:]) == list(panels[0][1:]) for panel in panels):
+        where = _joined(panels[0][1]) + (" (in both panels)" if len(panels) == 2 else "")
+        identical = _joined(panels[0][2])
+    else:
+        where = "; ".join(f"{label}: {_joined(groups)}" for label, groups, _ in found)
+        identical = "; ".join(f"{label}: {_joined(same)}" for label, _, same in found if same)
+    text = (f"Lines that coincide at this scale (within {COINCIDE:.0%} of the axis range at "
+            f"every point) are drawn dashed over one another, colours alternating: {where}.")
+    if identical:
+        text += f" Identical values: {identical}."
+    return text
+
+
+def _legend_labels(methods: Sequence[str],
+                   panels: Sequence[Sequence[Sequence[str]]]) -> dict[str, str]:
+    """Legend text: a method that coincides with an earlier one in every panel says so."""
+    labels = {m: m for m in methods}
+    for group in panels[0] if panels else []:
+        for name in group[1:]:
+            if all(any(group[0] in g and name in g for g in other) for other in panels[1:]):
+                labels[name] = f"{name} (= {group[0]})"
+    return labels
+
+
+def _legend_handles(names: Sequence[str], styles: Mapping[str, Any], *,
+                    marker: str | None = None) -> list[Any]:
+    """Legend samples in each method's own style (an overlay's sparse dashes would show
+    nothing)."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], marker=marker, markersize=4, **styles[name]) for name in names]
+
+
 def _per_layer(records: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     """Mean over seeds of a per-layer field; non-positive and missing values are NaN (they
     cannot be drawn on a log scale)."""
@@ -108,32 +213,47 @@ def _per_layer(records: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
 
 
 def depth_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str, Any],
-               panels: Sequence[tuple[str, str]], title: str) -> Any:
-    """Per-layer probe fields at init (mean over seeds), one line per method, log scale."""
+               panels: Sequence[tuple[str, str]], title: str) -> tuple[Any, str]:
+    """Per-layer probe fields at init (mean over seeds), one line per method, log scale.
+    Returns the figure and the caption's sentence on coinciding lines."""
     from matplotlib.ticker import MaxNLocator
 
     figure, axes = new_figure(9.5 if len(panels) == 1 else 11.5, 4.4, len(panels))
     undrawn: set[str] = set()
+    found, identical, drawn = [], [], []
     for axis, (key, label) in zip(axes, panels, strict=True):
+        series = {}
         for method, records in groups.items():
             values = _per_layer(records, key)
             if np.all(np.isnan(values)):
                 undrawn.add(method)
-                continue
+            else:
+                series[method] = values
+                if method not in drawn:
+                    drawn.append(method)
+        same = coinciding(series, log=True)
+        found.append(same)
+        identical.append(coinciding(series, log=True, tolerance=IDENTICAL))
+        overlay = _overlay_styles(same)
+        for method, values in series.items():
             axis.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4,
-                      label=method, **styles[method])
+                      label=method, **{**styles[method], **overlay.get(method, {})})
         axis.set_yscale("log")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("layer (1 = first weight layer)")
         axis.set_ylabel(label)
         axis.grid(True, which="major", alpha=0.3)
     figure.suptitle(title)
-    handles, labels = axes[0].get_legend_handles_labels()
-    for method in sorted(undrawn, key=list(groups).index):
-        handles.append(axes[0].plot([], [], **styles[method])[0])
-        labels.append(f"{method} (zero everywhere: not drawn)")
-    figure.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    return figure
+    labels = _legend_labels(drawn, found)
+    drawn = [m for m in groups if m in drawn]
+    undrawn_names = [m for m in groups if m in undrawn and m not in drawn]
+    handles = _legend_handles(drawn, styles, marker=".") + _legend_handles(undrawn_names,
+                                                                           styles)
+    texts = [labels[m] for m in drawn] + [f"{m} (zero everywhere: not drawn)"
+                                          for m in undrawn_names]
+    figure.legend(handles, texts, loc="outside right center", fontsize=8, frameon=False)
+    return figure, coincidence_note([(label, same, exact) for (_, label), same, exact
+                                     in zip(panels, found, identical, strict=True)])
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -145,10 +265,12 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def loss_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str, Any],
-              classes: int) -> Any:
-    """Mini-batch training loss of compare records, mean over seeds, 5-step average."""
+              classes: int) -> tuple[Any, str]:
+    """Mini-batch training loss of compare records, mean over seeds, 5-step average.
+    Returns the figure and the caption's sentence on coinciding curves."""
     figure, (axis,) = new_figure(9.5, 4.6)
     top = 0.0
+    series = {}
     for method, records in groups.items():
         curves = [np.array([np.nan if v is None else v for v in r["loss_curve"]], dtype=float)
                   for r in records]
@@ -161,20 +283,31 @@ def loss_plot(groups: Mapping[str, list[Mapping[str, Any]]], styles: Mapping[str
         finite = np.isfinite(mean)
         if not finite.any():
             continue
-        smooth = _smooth(mean[finite], 5)
-        top = max(top, float(np.nanmax(smooth[: max(1, len(smooth) // 10)])))
-        axis.plot(np.flatnonzero(finite) + 1, smooth, label=method, **styles[method])
+        smooth = np.full(length, np.nan)
+        smooth[finite] = _smooth(mean[finite], 5)
+        top = max(top, float(np.nanmax(smooth[finite][: max(1, finite.sum() // 10)])))
+        series[method] = smooth
+    same = coinciding(series)
+    overlay = _overlay_styles(same)
+    labels = _legend_labels(list(series), [same])
+    for method, smooth in series.items():
+        steps = np.flatnonzero(np.isfinite(smooth)) + 1
+        axis.plot(steps, smooth[steps - 1], **{**styles[method], **overlay.get(method, {})})
     chance = math.log(classes)
     axis.axhline(chance, color="grey", linewidth=0.8, linestyle=":")
-    axis.annotate(f"ln {classes} = {chance:.3f} (uniform guess)", (1, chance), fontsize=8,
-                  color="grey", xytext=(4, 4), textcoords="offset points")
+    # at the right end, above the line: the curves that leave the plateau are far below by then
+    axis.annotate(f"ln {classes} = {chance:.3f} (uniform guess)", (1, chance),
+                  xycoords=("axes fraction", "data"), fontsize=8, color="grey",
+                  xytext=(-4, 4), textcoords="offset points", ha="right")
     axis.set_ylim(0, max(top, chance) * 1.15)
     axis.set_xlabel("training step")
     axis.set_ylabel("mini-batch loss")
     axis.grid(True, alpha=0.3)
     axis.set_title("Training loss")
-    figure.legend(loc="outside right center", fontsize=8, frameon=False)
-    return figure
+    figure.legend(_legend_handles(list(series), styles), [labels[m] for m in series],
+                  loc="outside right center", fontsize=8, frameon=False)
+    return figure, coincidence_note([("training loss", same,
+                                      coinciding(series, tolerance=IDENTICAL))])
 
 
 def _accuracy_plot(summary: Sequence[Mapping[str, Any]], chance: float) -> str:
@@ -193,9 +326,14 @@ def _accuracy_plot(summary: Sequence[Mapping[str, Any]], chance: float) -> str:
     axis.set_yticks(y, names, fontsize=9)
     axis.set_xlim(0, 100)
     axis.set_xlabel("accuracy % (mean ± sd over seeds); dotted: chance, dashed: stall line")
-    axis.legend(loc="lower right", fontsize=8)
     axis.set_title("Final accuracy")
+    figure.legend(loc="outside right upper", fontsize=8, frameon=False)
     return png_base64(figure)
+
+
+def _caption(text: str, note: str) -> str:
+    """A figure's caption (HTML-escaped) with its sentence on coinciding lines, in bold."""
+    return escape(text) + (f" <b>{escape(note)}</b>" if note else "")
 
 
 def img(data: str, alt: str, caption: str) -> str:
@@ -204,17 +342,10 @@ def img(data: str, alt: str, caption: str) -> str:
 
 
 def kv_table(items: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(k)}</td><td>{escape(_plain(v))}</td></tr>" for k, v in items.items())
+    """Key/value rows, values as people read them (``setting_text``: ``10.2 %``, ``0.05``)."""
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(setting_text(str(k), v))}</td></tr>"
+                   for k, v in items.items())
     return f'<table class="kv">{rows}</table>'
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)
 
 
 def _summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
@@ -254,13 +385,18 @@ def _names(names: Sequence[str]) -> str:
 
 
 def _method_section(detail: Mapping[str, Any]) -> str:
+    if "settings" in detail:
+        options = option_text(detail["settings"], detail["options"])
+    else:  # a document saved before methods carried the values they ran with
+        options = setting_text("options", detail["options"]) or "defaults"
     parts = [f'<div class="method"><h3>{escape(detail["method"])}</h3>',
              f"<p>{escape(detail['summary'])}</p>",
-             kv_table({"scheme": detail["scheme"], "options": detail["options"] or "defaults",
-                        "formula": detail["formula"], "paper": detail["paper"]})]
+             kv_table({"scheme": detail["scheme"], "options": options,
+                       "formula": detail["formula"], "paper": detail["paper"]})]
     for note in detail["notes"]:
         parts.append(f"<p><em>Note:</em> {escape(note)}</p>")
-    used = "; ".join(f"{_names(s['parameters'])} {tuple(s['shape'])}: std {s['std']:.6g}"
+    used = "; ".join(f"{_names(s['parameters'])} {tuple(s['shape'])}: std {number(s['std'])}"
+                     + (f", bound ±{number(s['bound'])}" if s.get("bound") is not None else "")
                      + (f", fan_in {s['fan_in']:g}, fan_out {s['fan_out']:g}"
                         if s["fan_in"] is not None else "")
                      for s in detail["specs"])
@@ -295,11 +431,12 @@ def render_html(document: Mapping[str, Any]) -> str:
         f"<h1>paraminit compare</h1><p class=\"sub\">{escape(title)}: "
         f"{data['n_train']} training / {data['n_test']} test examples, {data['classes']} "
         f"classes; {settings['optimizer']} lr {settings['lr']:g}, {settings['steps']} steps, "
-        f"batch {settings['batch_size']}; seeds {escape(_plain(settings['seeds']))}.</p>",
+        f"batch {settings['batch_size']}; seeds {escape(setting_text('seeds', settings['seeds']))}"
+        ".</p>",
         status,
         "<h2>Summary</h2>", _summary_table(summary),
         f"<p>{escape(COLUMN_NOTE)}. Chance (majority class): "
-        f"{100 * data['chance_accuracy']:.1f} %. Init statistics are measured on the first "
+        f"{percent(data['chance_accuracy'])}. Init statistics are measured on the first "
         f"{settings['probe_size']} training examples; losses and accuracies on the whole "
         "train and test sets.</p>",
         "<p>Verdict: the first rule that holds (per run; a method's verdict is the majority "
@@ -309,26 +446,29 @@ def render_html(document: Mapping[str, Any]) -> str:
         "</ul>",
     ]
     if records:
+        forward, forward_note = depth_plot(groups, styles, [("act_std", "activation std")],
+                                           "Forward: activation std per layer")
+        backward, backward_note = depth_plot(
+            groups, styles, [("weight_grad_norm", "‖∂L/∂W‖"),
+                             ("grad_norm", "‖∂L/∂(layer output)‖")],
+            "Backward: gradient norms per layer")
+        loss, loss_note = loss_plot(groups, styles, data["classes"])
         parts += [
             "<h2>Signal through depth, at init</h2>",
-            img(png_base64(depth_plot(groups, styles, [("act_std", "activation std")],
-                                 "Forward: activation std per layer")),
-                 "activation std per layer at init, one line per method, log scale",
-                 "Std of each layer's activation (after its nonlinearity; the output layer's "
-                 "logits last) at init. Flat lines keep the signal; falling lines lose it "
-                 "geometrically with depth."),
-            img(png_base64(depth_plot(groups, styles, [("weight_grad_norm", "‖∂L/∂W‖"),
-                                                  ("grad_norm", "‖∂L/∂(layer output)‖")],
-                                 "Backward: gradient norms per layer")),
-                 "gradient norms per layer at init, log scale",
-                 "Gradient norms at init (cross-entropy on the probe batch): of each weight "
-                 "matrix, and of each layer's output."),
+            img(png_base64(forward),
+                "activation std per layer at init, one line per method, log scale",
+                _caption("Std of each layer's activation (after its nonlinearity; the output "
+                         "layer's logits last) at init. Flat lines keep the signal; falling "
+                         "lines lose it geometrically with depth.", forward_note)),
+            img(png_base64(backward), "gradient norms per layer at init, log scale",
+                _caption("Gradient norms at init (cross-entropy on the probe batch): of each "
+                         "weight matrix, and of each layer's output.", backward_note)),
             "<h2>Training</h2>",
-            img(png_base64(loss_plot(groups, styles, data["classes"])), "training loss curves",
-                 "Mini-batch training loss, mean over seeds, 5-step moving average. A curve "
-                 "stuck at ln K never left the uniform guess."),
+            img(png_base64(loss), "training loss curves",
+                _caption("Mini-batch training loss, mean over seeds, 5-step moving average. "
+                         "A curve stuck at ln K never left the uniform guess.", loss_note)),
             img(_accuracy_plot(summary, data["chance_accuracy"]), "final accuracies",
-                 "Train and test accuracy after training."),
+                "Train and test accuracy after training."),
         ]
     parts += [f"<h2>Methods</h2><p>Weights: <code>{escape(settings['weights'])}</code>; "
               f"biases: {escape(settings['biases'])}. The fans and std each method used on "

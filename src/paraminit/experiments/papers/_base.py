@@ -23,7 +23,7 @@ from .._methods import Method, initialise
 from .._models import build_model
 
 __all__ = ["Benchmark", "Check", "Outcome", "Progress", "check", "digits", "hidden_stack",
-           "initialised", "leaves", "steps_to"]
+           "initialised", "leaves", "plateau_text", "steps_to"]
 
 Progress = Callable[[Mapping[str, Any]], None]
 
@@ -128,3 +128,11 @@ def leaves(curve: Sequence[float | None], level: float, tolerance: float,
     """First step at which the ``window``-step mean training loss is more than
     ``tolerance`` away from ``level`` (None: it never leaves the plateau)."""
     return _first(curve, window, lambda smooth: ~(np.abs(smooth - level) <= tolerance))
+
+
+def plateau_text(step: int | None, steps: int) -> str:
+    """What :func:`leaves` found, in words: ``left the plateau at step 150`` or ``did not
+    leave the plateau within 300 steps``."""
+    if step is None:
+        return f"did not leave the plateau within {steps} steps"
+    return f"left the plateau at step {step}"

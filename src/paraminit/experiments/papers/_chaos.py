@@ -56,11 +56,11 @@ def run(quick: bool, progress: Progress) -> Outcome:
     at_depth = {r["sigma_w2"]: r for r in records if r["depth"] == DEPTH}
     far = [s for s in columns if six_xi[s] < FAR]
     checks = [
-        check(f"the critical column (sigma_w2 = {critical:.4f}) trains at depth {DEPTH}",
+        check(f"the critical column (σ_w² = {critical:.4f}) trains at depth {DEPTH}",
               f"{at_depth[critical]['verdict']}, train accuracy "
               f"{at_depth[critical]['train_accuracy']:.1%}", "trains",
               at_depth[critical]["verdict"] == "trains"),
-        check(f"far columns (6 xi_c < {FAR:g}: sigma_w2 = "
+        check(f"far columns (6 ξ_c < {FAR:g}: σ_w² = "
               f"{', '.join(f'{s:g}' for s in far)}) fail at depth {DEPTH}",
               ", ".join(f"{s:g}: {at_depth[s]['verdict']} {at_depth[s]['train_accuracy']:.1%}"
                         for s in far), "stalls or diverges",
@@ -82,11 +82,11 @@ def run(quick: bool, progress: Progress) -> Outcome:
 
 BENCHMARK = Benchmark(
     name="edge_of_chaos",
-    title="Edge of chaos: trainability vs sigma_w2 and depth",
+    title="Edge of chaos: trainability vs σ_w² and depth",
     cite="Schoenholz et al. 2017",
     paper="Schoenholz et al. 2017, 'Deep Information Propagation', ICLR, §3-5 (Eq. 9 for "
-          "xi_c; trainable while depth <~ 6 xi_c); Poole et al. 2016 for chi1 = 1",
-    claim="Tanh MLPs (sigma_b2 = 0.05) on the digits: the critical column "
-          "(sigma_w2 = 1.7610) trains at depth 60; columns whose 6 xi_c is far below 60 fail.",
+          "ξ_c; trainable while depth ≲ 6 ξ_c); Poole et al. 2016 for χ₁ = 1",
+    claim="Tanh MLPs (σ_b² = 0.05) on the digits: the critical column "
+          "(σ_w² = 1.7610) trains at depth 60; columns whose 6 ξ_c is far below 60 fail.",
     run=run,
 )

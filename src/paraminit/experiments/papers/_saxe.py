@@ -46,6 +46,15 @@ def run(quick: bool, progress: Progress) -> Outcome:
         return float(np.mean([r["learning_time"] for r in records
                               if r["method"] == name and r["depth"] == depth]))
 
+    def unreached(name: str) -> str:
+        """The runs that never met the criterion, counted as the whole budget."""
+        missed = sorted({r["depth"] for r in records
+                         if r["method"] == name and r["steps_to_criterion"] is None})
+        if not missed:
+            return ""
+        return (f" (depth {', '.join(map(str, missed))}: did not reach it within {steps} "
+                f"steps, counted as {steps})")
+
     shallow, deep = depths[0], depths[-1]
     checks = []
     for name, bound, relation in (("orthogonal", FLAT, "<="), ("scaled Gaussian", SLOWER, ">=")):
@@ -54,7 +63,8 @@ def run(quick: bool, progress: Progress) -> Outcome:
         passed = ratio <= bound if relation == "<=" else ratio >= bound
         checks.append(check(
             f"{name}: steps to train loss < {CRITERION} at depth {deep} over depth {shallow}",
-            f"{last:.1f} / {first:.1f} = {ratio:.2f}", f"{relation} {bound:g}", passed))
+            f"{last:.1f} / {first:.1f} = {ratio:.2f}{unreached(name)}", f"{relation} {bound:g}",
+            passed))
     settings = {**configs[0].resolved().settings(), "depth": list(depths),
                 "lr": f"{LR_TIMES_DEPTH:g} / depth", "criterion": CRITERION}
     return Outcome(settings=settings, records=records, checks=checks)

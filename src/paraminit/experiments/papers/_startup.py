@@ -19,7 +19,7 @@ import math
 from .._compare import run_all
 from .._config import CompareConfig
 from .._methods import Method
-from ._base import Benchmark, Outcome, Progress, check, digits, leaves
+from ._base import Benchmark, Outcome, Progress, check, digits, leaves, plateau_text
 
 STALLING = ("xavier_normal", "orthogonal")
 STARTING = ("he_normal", "lsuv")
@@ -41,10 +41,9 @@ def run(quick: bool, progress: Progress) -> Outcome:
         left = [leaves(r["loss_curve"], uniform_loss, STALL_TOLERANCE) for r in mine]
         checks.append(check(
             f"{method} stalls at the uniform guess",
-            "leaves the plateau at step " + ", ".join("never" if s is None else str(s)
-                                                      for s in left)
-            + "; final loss " + ", ".join("NaN" if r["final_loss"] is None
-                                          else f"{r['final_loss']:.4f}" for r in mine),
+            "; ".join(f"seed {r['seed']}: {plateau_text(step, config.steps)}, final loss "
+                      + ("NaN" if r["final_loss"] is None else f"{r['final_loss']:.4f}")
+                      for r, step in zip(mine, left, strict=True)),
             f"loss within {STALL_TOLERANCE} of ln {data.classes} = {uniform_loss:.4f} for the "
             f"first {STALL_STEPS} steps (every seed)",
             all(s is None or s > STALL_STEPS for s in left)))
