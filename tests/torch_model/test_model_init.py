@@ -91,8 +91,13 @@ def test_tied_weights_initialised_once():
     assert model.head.weight is model.wte.weight
     (row,) = plan.rows_of("wte.weight")
     assert row.aliases == ("head.weight",) and "head.weight" not in plan
-    assert row.scheme == "normal"  # the first owner (the Embedding) decides
-    assert any("tied parameter" in note for note in row.notes)
+    # an embedding tied to an output projection gets the projection's law under a preset
+    # (not N(0, 1), which as the projection gives logits of std ~sqrt(d)): no conflict left
+    assert row.scheme == "he_normal" and row.fan_in == model.wte.weight.shape[1]
+    assert not any("tied parameter" in note for note in row.notes)
+    plan = pit.init(model, "torch_default", seed=2)  # torch's own laws: the first owner's
+    (row,) = plan.rows_of("wte.weight")
+    assert row.scheme == "normal" and any("tied parameter" in note for note in row.notes)
 
 
 def test_tied_disagreeing_rules_warn():

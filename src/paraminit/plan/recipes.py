@@ -25,7 +25,7 @@ from ._param import Kind, ParamInfo
 from ._rules import Rule, as_rules, bias_law
 
 __all__ = ["PRESETS", "Recipe", "check_preset", "normalise", "preset_label", "preset_rules",
-           "recipe_names",
+           "recipe_names", "tied_outputs",
            "register_recipe", "torch_default", "weight_recipe"]
 
 Recipe = Callable[[Sequence[ParamInfo]], list[Rule]]
@@ -47,15 +47,25 @@ def _common() -> list[Rule]:
             Rule(_kinds(Kind.EMBEDDING), "normal", std=1.0)]
 
 
+def tied_outputs(params: Sequence[ParamInfo], scheme: str, **options: Any) -> list[Rule]:
+    """An embedding tied to an output projection (a language model's ``lm_head``) gets the
+    projection's law, ``scheme`` on the shared (vocab, d) weight's fans, not an
+    embedding's N(0, 1): as the projection's weight N(0, 1) would give logits of std ~sqrt(d).
+    """
+    return [Rule(f"name:{info.name}", scheme, **options)
+            for info in params if info.kind == Kind.EMBEDDING
+            for alias in info.aliases[:1] if alias.kind == Kind.LINEAR]
+
+
 def weight_recipe(scheme: str) -> Recipe:
     """Weights by ``scheme`` (per block), recurrent weights orthogonal, biases 0."""
 
     def recipe(params: Sequence[ParamInfo]) -> list[Rule]:
-        del params  # the same rules for every model
-        return [*_common(), Rule("role:bias", "zeros"), Rule("role:recurrent", "orthogonal"),
-                Rule("role:weight", scheme)]
+        return [*tied_outputs(params, scheme), *_common(), Rule("role:bias", "zeros"),
+                Rule("role:recurrent", "orthogonal"), Rule("role:weight", scheme)]
 
-    recipe.__doc__ = f"Weights {scheme}, recurrent weights orthogonal, biases 0."
+    recipe.__doc__ = (f"Weights {scheme}, recurrent weights orthogonal, biases 0; an "
+                      f"embedding tied to an output projection {scheme} too.")
     return recipe
 
 

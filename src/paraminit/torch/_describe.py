@@ -22,6 +22,7 @@ from torch.nn.modules.conv import _ConvNd
 from .._errors import InitError
 from ..core import validate
 from ..plan import Kind, ParamInfo, TypeNamespace, qualified_name, register_namespace
+from ._libraries import library_fields
 
 __all__ = ["Binding", "Describer", "describe", "register_describer"]
 
@@ -32,6 +33,7 @@ Describer = Callable[[nn.Module, str, torch.Tensor], "dict[str, Any] | None"]
 _GATES = {"LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 _QKV = ("q", "k", "v")
 _DESCRIBERS: dict[type, Describer] = {}
+_USERS: set[Describer] = set()  # describers users registered: their fields are final
 
 
 def register_describer(module_type: type, describer: Describer) -> None:
@@ -56,6 +58,7 @@ def register_describer(module_type: type, describer: Describer) -> None:
         raise InitError(f"describer must be a callable (module, local_name, parameter) -> dict "
                         f"or None; received {validate.show(describer)}")
     _DESCRIBERS[module_type] = describer
+    _USERS.add(describer)
 
 
 def _describer(module_type: type) -> Describer | None:
@@ -140,7 +143,7 @@ for _type, _function in ((nn.MultiheadAttention, _attention), (nn.RNNBase, _recu
                          (nn.Embedding, _embedding), (nn.EmbeddingBag, _embedding),
                          (nn.LayerNorm, _norm), (nn.GroupNorm, _norm), (nn.RMSNorm, _norm),
                          (_NormBase, _norm)):
-    register_describer(_type, _function)
+    _DESCRIBERS[_type] = _function
 
 
 @dataclass
@@ -187,15 +190,17 @@ def _position(module_name: str, blocks: dict[str, tuple[int, int]]) -> dict[str,
 
 
 def _info(name: str, module_name: str, module: nn.Module, local: str, param: torch.Tensor,
-          attention_out: bool, position: dict[str, int]) -> ParamInfo:
+          attention_out: bool, position: dict[str, int], parent: nn.Module | None) -> ParamInfo:
     describer = _describer(type(module))
     fields = describer(module, local, param) if describer is not None else None
-    if fields is None:
-        fields = {}
-    elif not isinstance(fields, dict):
+    if fields is not None and not isinstance(fields, dict):
         raise InitError(f"the describer of {type(module).__name__} returned "
                         f"{validate.show(fields)} for {name!r}; a describer returns a dict of "
                         "ParamInfo fields or None")
+    if describer is None or describer not in _USERS:  # a user's describer is final
+        fields = library_fields(module, parent, module_name.rpartition(".")[2], local, param,
+                                fields, in_stack=bool(position))
+    fields = fields or {}
     if attention_out and fields.get("kind") == Kind.BIAS:
         # MultiheadAttention zeroes its out_proj bias: a kind of its own.
         fields = {**fields, "kind": Kind.ATTENTION_OUT_BIAS}
@@ -225,6 +230,7 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
     validate.text("prefix", prefix)
     attention_out = {id(m.out_proj) for m in model.modules()
                      if isinstance(m, nn.MultiheadAttention)}
+    named = dict(model.named_modules(remove_duplicate=False))
     blocks = _repeated_blocks(model)
     bindings: list[Binding] = []
     by_id: dict[int, Binding] = {}
@@ -241,7 +247,8 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
                     "module): run one forward pass with a sample input before init()"
                 )
             info = _info(name, prefix + module_name, module, local, param,
-                         id(module) in attention_out, _position(module_name, blocks))
+                         id(module) in attention_out, _position(module_name, blocks),
+                         named.get(module_name.rpartition(".")[0]) if module_name else None)
             if id(param) in by_id:
                 by_id[id(param)].aliases.append((module, local))
                 aliases[id(param)].append(info)
@@ -253,7 +260,14 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
     for binding in bindings:
         tied = aliases[id(binding.param)]
         if tied:
-            binding.info = replace(binding.info, aliases=tuple(tied))
+            info = binding.info
+            known = next((alias for alias in tied if alias.role != "other"), None)
+            if info.role == "other" and known is not None:
+                # a raw parameter its owner shares with a layer that knows it (BERT's
+                # cls.predictions.bias is the decoder Linear's bias): described as that layer's
+                info = replace(known, name=info.name, module=info.module,
+                               module_type=info.module_type, type_names=info.type_names)
+            binding.info = replace(info, aliases=tuple(tied))
     return bindings
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -23,7 +24,7 @@ from .._errors import InitError
 from ..core import validate
 from ..core.engines import ELEMENTWISE, Box
 from ..core.stream import _check_seed
-from ..plan import BlockPlace, ParamInfo, Plan, PlanRow, resolve_plan
+from ..plan import BlockPlace, InitWarning, ParamInfo, Plan, PlanRow, resolve_plan
 from ..plan._resolve import text_table
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
@@ -46,6 +47,7 @@ def init(
     protect: str | Sequence[str] = (),
     preset: Any = "he",
     device: torch.device | str | None = None,
+    strict: bool = False,
 ) -> Plan:
     """Initialise every parameter of ``model`` by rules, with correct fans per module type.
 
@@ -70,6 +72,10 @@ def init(
             the user's rules before the recipe's.
         device: where meta parameters (and BatchNorm statistics) are materialised;
             parameters already on a device stay there.
+        strict: parameters no rule and no preset entry covers (a custom layer's raw
+            ``nn.Parameter``) are an :class:`InitError` instead of one
+            :class:`~paraminit.torch.InitWarning` naming them (a dry run only marks them
+            ``uncovered`` in the plan, unless strict).
 
     Returns:
         The :class:`~paraminit.torch.Plan`: one row per parameter or block with the rule,
@@ -110,6 +116,7 @@ def init(
     plan = resolve_plan([slot.info for slot in slots], rule_list, preset, seed=seed,
                         protect=patterns, prefix=prefix, is_instance=is_instance)
     target = torch.device(device) if device is not None else None
+    _check_covered(plan, validate.boolean("strict", strict), warn=not dry_run)
     _check_meta(plan, slots, target)
     buffers = _meta_buffers(model, prefix, target)
     if dry_run:
@@ -122,6 +129,25 @@ def init(
         setattr(module, name, tensor)
     plan.applied = True
     return plan
+
+
+def _check_covered(plan: Plan, strict: bool, *, warn: bool) -> None:
+    """One warning (or, strict, an error) naming every parameter no rule covers; a dry run
+    only shows them (status ``uncovered`` in the plan)."""
+    uncovered = [row for row in plan if row.status == "uncovered"]
+    if not uncovered:
+        return
+    shown = ", ".join(f"{row.name!r} ({row.module_type}, shape {row.shape})"
+                      for row in uncovered[:5])
+    more = f" and {len(uncovered) - 5} more" if len(uncovered) > 5 else ""
+    message = (f"{len(uncovered)} parameter(s) are covered by no rule and no preset entry and "
+               f"keep what their constructor gave them: {shown}{more}. Fix: add a Rule "
+               f"selecting them (e.g. Rule({uncovered[0].name!r}, 'normal', std=0.02)), "
+               "register_describer for their layer type, or protect them")
+    if strict:
+        raise InitError(f"strict=True: {message}. Nothing was written")
+    if warn:
+        warnings.warn(message, InitWarning, stacklevel=3)
 
 
 def _check_meta(plan: Plan, slots: list[Binding], device: torch.device | None) -> None:
