@@ -33,6 +33,7 @@ class Kind(str, Enum):
     BILINEAR = "bilinear"
     BIAS = "bias"
     EMBEDDING = "embedding"
+    LEARNED_INPUT = "learned_input"  # a learned token or position table added to the input
     NORM_SCALE = "norm_scale"
     NORM_SHIFT = "norm_shift"
     ATTENTION_IN = "mha_in"  # q, k and v stacked along dim 0

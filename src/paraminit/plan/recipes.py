@@ -44,7 +44,9 @@ def _kinds(*kinds: Kind) -> tuple[str, ...]:
 def _common() -> list[Rule]:
     """What every built-in preset does to norms and embeddings (torch's own choices)."""
     return [Rule(_kinds(Kind.NORM_SCALE), "ones"), Rule(_kinds(Kind.NORM_SHIFT), "zeros"),
-            Rule(_kinds(Kind.EMBEDDING), "normal", std=1.0)]
+            Rule(_kinds(Kind.EMBEDDING), "normal", std=1.0),
+            # timm's ViT (trunc_normal_(std=.02), effectively N(0, 0.02^2)), BERT, GPT-2
+            Rule(_kinds(Kind.LEARNED_INPUT), "normal", std=0.02)]
 
 
 def tied_outputs(params: Sequence[ParamInfo], scheme: str, **options: Any) -> list[Rule]:

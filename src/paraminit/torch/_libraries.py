@@ -17,6 +17,9 @@ by the name the library gives them inside their parent block:
 * timm's ``Attention.qkv``: q, k, v stacked along dim 0 (its forward reshapes (3, heads, d)).
 * Mixture-of-experts weights stacked as (experts, out, in), or (experts, in, out) when the
   module says ``is_transposed``: every expert is a block with its own fans.
+* Learned tokens and position tables (``cls_token``, ``reg_token``, ``dist_token``,
+  ``mask_token``, ``pos_embed`` of timm's vision transformers): ``Kind.LEARNED_INPUT``,
+  N(0, 0.02²) under the presets, as timm draws them.
 * MoE routers (a class whose name ends in ``Router``): a 2-D ``weight`` (experts, hidden)
   is a Linear weight.
 * Norm layers of these libraries (``LlamaRMSNorm``, timm's ``LayerNorm2d``, ...): a 1-D
@@ -41,6 +44,8 @@ from ..plan import Kind
 __all__ = ["library_fields"]
 
 _QKV = ("q", "k", "v")
+# raw parameters added to a transformer's input (timm's ViT, DeiT, BEiT, ...)
+_LEARNED_INPUTS = {"cls_token", "reg_token", "dist_token", "mask_token", "pos_embed"}
 _NORM_CLASS = re.compile(r"(RMS|Layer|Group|Batch|Instance)Norm(\dd)?$")
 # (parent class name pattern, local module name) of the projections that close a residual
 # branch: attention output and MLP down projections in the libraries' blocks.
@@ -158,6 +163,8 @@ def library_fields(module: nn.Module, parent: nn.Module | None, owner: str, loca
             fields = _conv1d(module, local, param)
         elif _NORM_CLASS.search(type(module).__name__):
             fields = _norm(local, param)
+        elif local in _LEARNED_INPUTS and param.ndim >= 2:
+            fields = dict(role="embedding", kind=Kind.LEARNED_INPUT)
         elif type(module).__name__.endswith("Router") and local == "weight" and param.ndim == 2:
             fields = dict(role="weight", kind=Kind.LINEAR)  # MoE router: (experts, hidden)
         elif type(module).__name__.endswith("Experts"):
