@@ -2,7 +2,7 @@
 # One entry point that creates and fills the environment itself, then runs a job:
 #   bash dev.sh compare [ARGS...]   the main job: paraminit compare on the bundled data
 #   bash dev.sh test [PYTEST ARGS]  ruff check, then the test suite (-m "not slow": the fast loop),
-#                                   then tests/timm in a second venv (.venv-timm; see there)
+#                                   then tests/timm_models in a second venv (.venv-timm; see there)
 #   bash dev.sh paraminit ARGS...   any paraminit command
 #   bash dev.sh speed               the speed/memory benchmarks (benchmarks/bench_*.py)
 # Needs only python3 (3.10+) and pip. The venv lives in .venv (override: PARAMINIT_VENV).
@@ -39,19 +39,19 @@ case "$job" in
     status=0
     "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@" || status=$?
     # timm needs torchvision, which loads only beside another torch (constraints-timm.txt):
-    # tests/timm run again in a second environment (PARAMINIT_TIMM=0 skips this).
+    # tests/timm_models run again in a second environment (PARAMINIT_TIMM=0 skips this).
     if [ "${PARAMINIT_TIMM:-1}" != "0" ]; then
       timm_venv="${PARAMINIT_TIMM_VENV:-.venv-timm}"
       timm_stamp="$timm_venv/.paraminit-installed"
       if [ ! -f "$timm_stamp" ] || [ pyproject.toml -nt "$timm_stamp" ] || [ constraints-timm.txt -nt "$timm_stamp" ]; then
-        echo "dev.sh: creating $timm_venv for tests/timm (torch + torchvision + timm, constraints-timm.txt)" >&2
+        echo "dev.sh: creating $timm_venv for tests/timm_models (torch + torchvision + timm, constraints-timm.txt)" >&2
         [ -x "$timm_venv/bin/python" ] || "$python" -m venv "$timm_venv"
         "$timm_venv/bin/python" -m pip install --quiet --upgrade pip
         "$timm_venv/bin/python" -m pip install --quiet -c constraints-timm.txt -e ".[dev]" torch torchvision timm
         touch "$timm_stamp"
       fi
-      echo "dev.sh: tests/timm in $timm_venv" >&2
-      "$timm_venv/bin/python" -m pytest -p no:cacheprovider -q tests/timm || status=$?
+      echo "dev.sh: tests/timm_models in $timm_venv" >&2
+      "$timm_venv/bin/python" -m pytest -p no:cacheprovider -q tests/timm_models || status=$?
     fi
     exit "$status" ;;
   speed) for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script"; done ;;
