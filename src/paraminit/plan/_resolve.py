@@ -187,6 +187,7 @@ class PlanRow:
 
 
 _SHOWN_OPTIONS = {"constant": ("value",), "uniform": ("low", "high"), "normal": ("std",),
+                  "truncated_normal": ("std", "truncate"),
                   "he_uniform": ("slope",), "he_normal": ("mode",), "msra": ("variance_norm",)}
 _COLUMNS = ("name", "module", "role", "rule", "scheme", "fan_in", "fan_out", "std", "bound")
 

@@ -9,4 +9,6 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._scaled import gpt2, megatron
+
+__all__: list[str] = ["gpt2", "megatron"]
