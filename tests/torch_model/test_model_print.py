@@ -58,10 +58,34 @@ def test_audit_prints_its_findings_and_is_still_a_list():
     text = str(found)
     assert text.startswith("audit: 1 finding(s)\nkind")
     assert "uncovered  gain" in text and "covered by no rule" in text
-    assert json.loads(found.to_json())[0]["name"] == "gain"
-    clean = nn.Linear(2, 2)
-    assert pit.audit(clean, pit.init(clean, seed=0)) == []
-    assert str(pit.audit(clean, pit.init(clean, seed=0))) == "audit: nothing to report"
+    data = json.loads(found.to_json())
+    assert data["findings"][0]["name"] == "gain"
+    assert [r["name"] for r in data["parameters"]] == [row.name for row in plan]
+    clean = nn.Linear(200, 300)
+    plan = pit.init(clean, seed=0)
+    found = pit.audit(clean, plan)
+    assert found == []
+    text = str(found)
+    assert text.startswith("audit: nothing to report\n\nname    module  scheme")
+    # measured std beside the target, per row
+    assert found.measured["weight"] == pytest.approx(plan["weight"].std, rel=0.02)
+    weight_line = next(line for line in text.splitlines() if line.startswith("weight "))
+    assert f"{plan['weight'].std:.6g}" in weight_line and weight_line.endswith("ok")
+    assert f"{found.measured['weight']:.6g}" in weight_line
+    record = json.loads(found.to_json())["parameters"][0]
+    assert record["measured_std"] == pytest.approx(found.measured["weight"])
+    assert record["std"] == pytest.approx(plan["weight"].std)
+
+
+def test_audit_status_names_the_finding_of_each_row():
+    model = nn.Linear(50, 40)
+    plan = pit.init(model, seed=0)
+    with torch.no_grad():
+        model.weight.mul_(3.0)
+    found = pit.audit(model, plan)
+    _, rows = found.table()
+    status = {row[0]: row[-1] for row in rows}
+    assert status == {"weight": "std_mismatch", "bias": "ok"}
 
 
 def test_explain_model_finds_a_module_in_the_current_directory(tmp_path):

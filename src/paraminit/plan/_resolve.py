@@ -200,7 +200,7 @@ def text_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
                      .rstrip() for line in lines)
 
 
-def _fmt(value: float | None) -> str:
+def number_text(value: float | None) -> str:
     if value is None:
         return "-"
     return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
@@ -273,7 +273,7 @@ class Plan(Sequence[PlanRow]):
         for row in self._rows:
             name = row.name + (f" (= {', '.join(row.aliases)})" if row.aliases else "")
             rows.append((name, row.module_type, row.role, row.rule or "-", row.scheme_text,
-                         _fmt(row.fan_in), _fmt(row.fan_out), _fmt(row.std), _fmt(row.bound)))
+                         *map(number_text, (row.fan_in, row.fan_out, row.std, row.bound))))
         return _COLUMNS, rows
 
     def __repr__(self) -> str:

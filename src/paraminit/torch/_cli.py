@@ -61,9 +61,12 @@ def explain_model(target: str, *, rules: str | None = None, preset: str = "he",
         print(json.dumps({"model": target, "preset": plan.preset, "seed": plan.seed,
                           "plan": plan.to_records(),
                           "audit": [r.to_dict() for r in records],
+                          "std_now": records.measured,
                           "warnings": messages}, indent=2))
         return 0
-    columns, rows = plan.table()
+    # the plan beside the std the constructor's values have now (a dry run changes none)
+    columns, rows = records.table()
+    columns = (*columns[:-2], "std now", columns[-1])
     render_table(f"init plan of {target} (preset {plan.preset!r}, seed {plan.seed})",
                  columns, rows)  # rich, for terminals; print(plan) is the plain form
     if records:

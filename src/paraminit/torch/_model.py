@@ -25,7 +25,7 @@ from ..core import validate
 from ..core.engines import ELEMENTWISE, Box
 from ..core.stream import _check_seed
 from ..plan import BlockPlace, InitWarning, ParamInfo, Plan, PlanRow, resolve_plan
-from ..plan._resolve import text_table
+from ..plan._resolve import number_text, text_table
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
 from ._sharded import local_box, local_tensor, materialise
@@ -322,8 +322,6 @@ def _block_here(row: PlanRow, box: Box) -> _Here | None:
     """Where this rank (``box``, its part of a parameter of at least one dimension) holds
     the row's block; None when it holds none of it. The block's indices along its axis
     increase in the block's order, so a rank's contiguous range holds a contiguous part."""
-    spec = row.spec
-    assert spec is not None
     place = row.place or BlockPlace(0, 0, box.shape[0])
     axis = place.axis
     indices = place.indices(box.shape[axis])
@@ -339,7 +337,7 @@ def _block_here(row: PlanRow, box: Box) -> _Here | None:
         first, stop = (int(hit[0]), int(hit[-1]) + 1) if hit.size else (0, 0)
         starts = (*box.starts[:axis], first, *box.starts[axis + 1:])
         stops = (*box.stops[:axis], stop, *box.stops[axis + 1:])
-    return _Here(axis, local, Box(spec.shape, starts, stops), place.stacked)
+    return _Here(axis, local, Box(tuple(row.shape), starts, stops), place.stacked)
 
 
 def _write_row(tensor: torch.Tensor, box: Box, row: PlanRow, seed: int) -> None:
@@ -410,21 +408,64 @@ class AuditRecord:
 
 class Audit(list):
     """The findings of :func:`audit`: a list of :class:`AuditRecord` (empty when all is well)
-    that prints as a table and serialises to JSON."""
+    that prints as a table and serialises to JSON.
 
-    def __init__(self, records: Iterable[AuditRecord] = ()) -> None:
+    ``plan`` is the plan audited and ``measured`` each plan row's measured std of the
+    values the model holds (by row name): :meth:`table` puts them beside the targets.
+    """
+
+    def __init__(self, records: Iterable[AuditRecord] = (), *, plan: Plan | None = None,
+                 measured: dict[str, float] | None = None) -> None:
         super().__init__(records)
+        self.plan = plan
+        self.measured = dict(measured or {})
+
+    def table(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """One row per plan row: name, module, scheme, fans, target std and bound, the
+        measured std and the status (``ok``, or the findings' kinds)."""
+        findings: dict[str, list[str]] = {}
+        for record in self:
+            findings.setdefault(record.name, []).append(record.kind)
+        rows = []
+        for row in self.plan or ():
+            kinds = findings.get(row.name) or findings.get(row.parameter) or []
+            status = ", ".join(dict.fromkeys(kinds)) or ("ok" if row.status == "init"
+                                                          else row.status)
+            rows.append((row.name, row.module_type, row.scheme_text, number_text(row.fan_in),
+                         number_text(row.fan_out), number_text(row.std), number_text(row.bound),
+                         number_text(self.measured.get(row.name)), status))
+        return _AUDIT_COLUMNS, rows
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The table's rows as dicts (``measured_std`` None where there are no values)."""
+        columns, rows = self.table()
+        out = []
+        for plan_row, row in zip(self.plan or (), rows, strict=True):
+            out.append({**dict(zip(columns, row, strict=True)), "std": plan_row.std,
+                        "bound": plan_row.bound, "fan_in": plan_row.fan_in,
+                        "fan_out": plan_row.fan_out,
+                        "measured_std": self.measured.get(plan_row.name)})
+        return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps([record.to_dict() for record in self], indent=indent)
+        """``{"findings": [...], "parameters": [...]}``: the records and the table's rows."""
+        return json.dumps({"findings": [record.to_dict() for record in self],
+                           "parameters": self.to_records()}, indent=indent)
 
     def __str__(self) -> str:
-        if not self:
-            return "audit: nothing to report"
-        return f"audit: {len(self)} finding(s)\n" + text_table(
+        head = (f"audit: {len(self)} finding(s)\n" + text_table(
             ("kind", "name", "message"), [(r.kind, r.name, r.message) for r in self])
+            if self else "audit: nothing to report")
+        if not self.plan:
+            return head
+        columns, rows = self.table()
+        return f"{head}\n\n{text_table(columns, rows)}"
 
     __repr__ = list.__repr__
+
+
+_AUDIT_COLUMNS = ("name", "module", "scheme", "fan_in", "fan_out", "std", "bound",
+                  "measured", "status")
 
 
 def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
@@ -470,8 +511,11 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
         if name not in planned and not _any_alias_planned(slot, planned):
             records.append(AuditRecord("uncovered", name, f"{name!r} is not in the plan"))
     records += _shared_memory(list(current.values()))
+    values = _values_by_row(plan, current)
     if std:
-        records += _std_checks(plan, current, z)
+        records += _std_checks(values, current, z)
+    records.plan = plan
+    records.measured = {row.name: float(np.std(flat)) for row, flat in values if flat.size}
     return records
 
 
@@ -515,13 +559,20 @@ def _row_values(slot: Binding, row: PlanRow) -> np.ndarray:
     return values.to(torch.float64).cpu().numpy().reshape(-1)
 
 
-def _std_checks(plan: Plan, current: dict[str, Binding], z: float) -> list[AuditRecord]:
+def _values_by_row(plan: Plan, current: dict[str, Binding]
+                   ) -> list[tuple[PlanRow, np.ndarray]]:
+    """Each plan row with the values the model holds for it (none for meta parameters)."""
+    return [(row, _row_values(current[row.parameter], row)) for row in plan
+            if row.parameter in current and not current[row.parameter].param.is_meta]
+
+
+def _std_checks(values: list[tuple[PlanRow, np.ndarray]], current: dict[str, Binding],
+                z: float) -> list[AuditRecord]:
     records = []
-    for row in plan:
-        slot = current.get(row.parameter)
-        if row.status != "init" or row.spec is None or slot is None or slot.param.is_meta:
+    for row, flat in values:
+        slot = current[row.parameter]
+        if row.status != "init" or row.spec is None:
             continue
-        flat = _row_values(slot, row)
         spec, n = row.spec, flat.size
         if n == 0:
             continue
