@@ -20,6 +20,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   echo "dev.sh: installing paraminit[all] into $venv (torch pinned by constraints.txt)" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[all]"
+  # mup (the μP tests' reference) asks for torchvision, which would not load beside this
+  # torch and breaks transformers' imports: its own code needs only torch, numpy and yaml.
+  "$venv/bin/python" -m pip install --quiet --no-deps -c constraints.txt mup
   touch "$stamp"
 fi
 
