@@ -288,6 +288,12 @@ def _survey(model: nn.Module) -> _Survey:
                 survey.units[parameter] = [_Unit(
                     name, parameter, module, param, module._parameters.get("bias"),
                     _module_output, group=name, channel_last=False, stream=parameter)]
+            elif isinstance(module, nn.RNNCellBase) and param.dim() >= 2:
+                survey.unknown.append(_skipped(
+                    parameter, parameter, reached=True,
+                    reason=f"a weight of {type(module).__name__}: a cell runs once per time "
+                           "step and LSUV measures a module's first call only, so it is left "
+                           "as it is; use the sequence module (nn.LSTM, nn.GRU, nn.RNN)"))
             elif param.dim() >= 2 and not (isinstance(module, nn.MultiheadAttention)
                                            and local in _ATTENTION_BIASES):
                 survey.unknown.append(_skipped(
