@@ -262,7 +262,8 @@ def _assert_all_converged(records: list[LSUVRecord], model: nn.Module,
 @pytest.mark.parametrize("rnn", [
     lambda: nn.LSTM(6, 12),
     lambda: nn.GRU(6, 12),
-    lambda: nn.LSTM(6, 12, num_layers=2, bidirectional=True),
+    pytest.param(lambda: nn.LSTM(6, 12, num_layers=2, bidirectional=True),
+                 marks=pytest.mark.slow),  # 16 gate groups, each a few passes
 ], ids=["lstm", "gru", "bilstm2"])
 def test_lsuv_rescales_every_gate_block_of_a_recurrent_net(rnn):
     model = _Recurrent(rnn())
@@ -432,3 +433,16 @@ def test_records_keep_their_positional_shape():
     record = LSUVRecord("0", 1, 0.5, 1.0, True, 2.0)
     assert (record.reached, record.status, record.reason, record.parameter) == (
         True, "converged", "", "")
+
+
+def test_lsuv_reads_batch_first_and_unbatched_rnn_inputs_as_torch_does():
+    x = _inputs(10, 24, 6)  # (time, batch, features)
+    a, b = nn.GRU(6, 12, num_layers=2), nn.GRU(6, 12, num_layers=2, batch_first=True)
+    b.load_state_dict(a.state_dict())  # the same biases
+    first, batch_first = lsuv(a, x), lsuv(b, x.transpose(0, 1))
+    assert [(r.name, r.iterations) for r in first] == [(r.name, r.iterations)
+                                                       for r in batch_first]
+    for a, b in zip(first, batch_first, strict=True):
+        assert a.final_std == pytest.approx(b.final_std, rel=1e-5)
+    one = lsuv(nn.GRU(6, 12), x[:, 0])  # unbatched: (time, features)
+    assert all(r.status == "converged" for r in one)

@@ -133,11 +133,19 @@ def _module_output(call: _Call) -> torch.Tensor:
     return tensor
 
 
-def _linear_of(argument: str, weight: torch.Tensor,
+def _argument(call: _Call, name: str, module: nn.Module) -> Any:
+    if name not in call.arguments:
+        raise _Unmeasurable(f"its {type(module).__name__} was called without an argument named "
+                            f"{name!r} (a forward with another signature); LSUV recomputes the "
+                            "unit's output from that argument")
+    return call.arguments[name]
+
+
+def _linear_of(module: nn.Module, argument: str, weight: torch.Tensor,
                bias: torch.Tensor | None) -> Callable[[_Call], torch.Tensor]:
     """The unit's output recomputed from the call: ``arguments[argument] @ weight.T + bias``."""
     def measure(call: _Call) -> torch.Tensor:
-        return F.linear(call.arguments[argument], weight, bias)
+        return F.linear(_argument(call, argument, module), weight, bias)
     return measure
 
 
@@ -161,7 +169,7 @@ def _attention_units(name: str, module: nn.MultiheadAttention) -> dict[str, list
         rows = _rows(bias, index, 3)
         units.setdefault(_qualified(name, local), []).append(_Unit(
             unit_name, _qualified(name, local), module, weight, rows,
-            _linear_of(argument, weight, rows), group=unit_name, stream=unit_name))
+            _linear_of(module, argument, weight, rows), group=unit_name, stream=unit_name))
     out = module.out_proj
     out_name = _qualified(name, "out_proj")
     units[f"{out_name}.weight"] = [_Unit(
@@ -194,7 +202,7 @@ def _rnn_trace(module: nn.RNNBase, call: _Call) -> dict[str, tuple[torch.Tensor,
     so no inter-layer dropout)."""
     if "trace" in call.cache:
         return call.cache["trace"]
-    x, hx = call.arguments["input"], call.arguments.get("hx")
+    x, hx = _argument(call, "input", module), call.arguments.get("hx")
     if isinstance(x, PackedSequence):
         raise _Unmeasurable("the RNN ran on a PackedSequence; LSUV measures gate outputs on "
                             "padded tensor input only, so pass a padded batch")
