@@ -9,4 +9,20 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._residual import (
+    RESIDUAL_SCALE_LABEL,
+    SCALAR_NAMES,
+    Branch,
+    Fixup,
+    ResidualGate,
+    ResidualScale,
+    ZerO,
+    find_branches,
+    fixup,
+    rezero,
+    skipinit,
+    zer_o,
+)
+
+__all__ = ["Branch", "Fixup", "RESIDUAL_SCALE_LABEL", "ResidualGate", "ResidualScale",
+           "SCALAR_NAMES", "ZerO", "find_branches", "fixup", "rezero", "skipinit", "zer_o"]
