@@ -334,3 +334,24 @@ def test_zer_o_with_branches_that_match_nothing():
 def test_residual_scale_needs_a_module():
     with pytest.raises(InitError, match=r"ResidualScale wraps a torch\.nn\.Module"):
         ResidualScale(lambda x: x)
+
+
+# --- benchmark ----------------------------------------------------------------------------
+
+def test_the_quick_fixup_benchmark_passes():
+    from paraminit.experiments.papers import BENCHMARKS
+
+    result = BENCHMARKS["fixup2019"].execute(quick=True)
+    assert result["passed"], result["checks"]
+    by_method = {r["method"]: r for r in result["records"]}
+    assert set(by_method) == {"he", "fixup", "skipinit", "rezero"}
+    assert by_method["he"]["initial_loss"] > 1e3  # 16 blocks: logits of order 3^8
+    assert by_method["fixup"]["initial_loss"] == pytest.approx(math.log(10), rel=1e-6)  # head 0
+    assert by_method["skipinit"]["loss_curve"] == by_method["rezero"]["loss_curve"]
+    assert result["settings"]["blocks"] == 16 and result["settings"]["clip"] == 1.0
+
+
+def test_the_benchmark_has_no_figure_and_the_report_skips_it():
+    from paraminit.report.bench import figures
+
+    assert figures({"name": "fixup2019"}) == []
