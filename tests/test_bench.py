@@ -25,7 +25,7 @@ from paraminit.experiments.papers._base import leaves, plateau_text, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
 
 NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
-         "hanin2018"]
+         "hanin2018", "fixup2019"]
 
 
 @pytest.fixture(scope="module")

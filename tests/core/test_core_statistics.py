@@ -72,7 +72,7 @@ def test_moments_match_spec(scheme, shape, layout, dtype):
         assert abs(mean) <= Z * spec.std / math.sqrt(n)
         assert abs(rms - spec.std) <= spec.std * (Z / math.sqrt(2 * nonzeros) + rtol)
     else:  # deterministic structured inits: the moments are exact
-        assert kind in ("identity", "dirac")
+        assert kind in ("identity", "dirac", "identity_hadamard")
         assert mean == pytest.approx(spec.mean, rel=rtol, abs=1e-15)
         assert std == pytest.approx(spec.std, rel=rtol, abs=1e-15)
 

@@ -18,6 +18,7 @@ from . import validate as _validate
 from .fans import LAYOUTS, Axes, Fans, channel_axes, check_fan_options, compute_fans
 from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
 from .spec import InitSpec
+from .structured import zero_matrix
 
 __all__ = [
     "ALIASES", "REGISTRY", "Scheme", "get_scheme", "random_walk_gain", "resolve", "schemes",
@@ -371,6 +372,35 @@ def _build_dirac(ctx: _Context, o: dict[str, Any]) -> InitSpec:
     )
 
 
+def _build_identity_hadamard(ctx: _Context, o: dict[str, Any]) -> InitSpec:
+    ctx.require_rank(2, 5)
+    g = _gain_option(o["gain"])
+    if ctx.fan_options["groups"] != 1:
+        raise InitError(
+            f"identity_hadamard is defined for ungrouped weights; received groups="
+            f"{ctx.fan_options['groups']} for shape {ctx.shape}. Use dirac (which takes "
+            "groups) for a grouped convolution")
+    axes = ctx.axes()
+    rows, cols = ctx.shape[axes.out_axis], ctx.shape[axes.in_axis]
+    numel = math.prod(ctx.shape)
+    matrix = g * zero_matrix(rows, cols)
+    mean = float(matrix.sum()) / numel if numel else 0.0
+    square = float((matrix * matrix).sum()) / numel if numel else 0.0
+    if rows <= cols:
+        text = f"W = {g:g} * I* ({rows} x {cols} partial identity: ones at (i, i))"
+    else:
+        order = 1 << (rows - 1).bit_length()
+        text = (f"W = {g:g} * c * I* H_{order} I* (the first {rows} x {cols} block of the "
+                f"order-{order} Hadamard matrix), c = 1/sqrt({order}) = "
+                f"{1 / math.sqrt(order):.7g}")
+    if len(ctx.shape) > 2:
+        text += ", at the kernel centre k//2, 0 at every other tap"
+    return _plain(ctx, o, distribution="identity_hadamard", mean=mean,
+                  std=math.sqrt(max(square - mean * mean, 0.0)), gain=g,
+                  params={"gain": g, "out_axis": axes.out_axis, "in_axis": axes.in_axis},
+                  formula=text)
+
+
 _MARTENS_NONZEROS = 15  # Martens 2010, §5: 15 non-zero incoming weights per unit
 
 
@@ -647,6 +677,16 @@ _ENTRIES = [
             "structured", (),
             ("the 1 sits at k//2 in every kernel dim as in torch (k = 4 -> index 2); JAX's "
              "delta_orthogonal and TF use (k-1)//2",), probe_shape=(64, 64, 3, 3)),
+    _scheme("identity_hadamard", "ZerO's deterministic matrix: partial identity, or a "
+            "scaled Hadamard transform where the layer widens",
+            "out <= in: W = I*; out > in: W = I* H_p I* / sqrt(p), p = 2^ceil(log2 out)",
+            "Zhao, Schäfer & Anandkumar 2022, 'ZerO Initialization: Initializing Neural "
+            "Networks with only Zeros and Ones', TMLR, Algorithm 1 (normalisation c = "
+            "2^(-log2(p)/2) as the authors' reference code)", {"gain": 1.0},
+            _build_identity_hadamard, "structured", ("zero_hadamard",),
+            ("a conv kernel gets the matrix at its centre tap k//2 (torch's dirac_ "
+             "convention, as the authors' conv code), zeros elsewhere",
+             "deterministic: the same values for every seed")),
     _scheme("sparse", "exactly k non-zero N(0, std^2) incoming weights per unit",
             "k = nonzeros (default 15) or fan_in - ceil(sparsity * fan_in)",
             "Martens 2010, 'Deep learning via Hessian-free optimization', ICML, §5 (sparse "

@@ -18,7 +18,7 @@ __all__ = ["Distribution", "InitSpec", "truncated_std_factor"]
 
 Distribution = Literal[
     "constant", "uniform", "normal", "truncated_normal", "orthogonal", "identity", "dirac",
-    "sparse", "delta_orthogonal", "conv_orthogonal",
+    "sparse", "delta_orthogonal", "conv_orthogonal", "identity_hadamard",
 ]
 
 # Beyond this many parent stds a truncation removes < 2e-9 of the mass: report it as none.
@@ -177,7 +177,8 @@ class InitSpec:
         for key in ("gain", "value_std"):
             if key in params:
                 params[key] = params[key] * factor
-        mean = self.mean * factor if self.distribution == "identity" else self.mean
+        mean = (self.mean * factor if self.distribution in ("identity", "identity_hadamard")
+                else self.mean)
         why = f" ({reason})" if reason else ""
         return replace(
             self, std=self.std * factor, mean=mean, params=params,

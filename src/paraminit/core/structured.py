@@ -1,4 +1,5 @@
-"""Structured inits (orthogonal, identity, dirac, sparse, delta- and conv-orthogonal).
+"""Structured inits (orthogonal, identity, dirac, sparse, delta- and conv-orthogonal, ZerO's
+identity/Hadamard matrices).
 
 Element-wise laws are sampled in :mod:`paraminit.numpy`; these need the whole tensor
 (a QR factorisation, a mask per unit), so they are computed whole, in float64, and the
@@ -16,7 +17,8 @@ from .engines import smallest_k
 from .spec import InitSpec
 from .stream import Stream
 
-__all__ = ["matrix_shape", "orthogonal_from_gaussian", "structured_values", "support"]
+__all__ = ["matrix_shape", "orthogonal_from_gaussian", "structured_values", "support",
+           "sylvester_hadamard", "zero_matrix"]
 
 
 def _as_matrix_shape(shape: tuple[int, ...], out_axis: int) -> tuple[int, int]:
@@ -210,9 +212,59 @@ def conv_orthogonal(spec: InitSpec, stream: Stream) -> np.ndarray:
     return _to_layout(params["gain"] * (h @ kernel), params)
 
 
+def sylvester_hadamard(size: int) -> np.ndarray:
+    """Sylvester's Hadamard matrix H of order ``size`` (a power of 2): H[i, j] = (-1)^(number
+    of 1-bits of i & j), entries +-1, H Hᵀ = size · I (``scipy.linalg.hadamard`` builds the
+    same matrix by the Kronecker recursion H_2k = [[H_k, H_k], [H_k, -H_k]])."""
+    index = np.arange(size, dtype=np.int64)
+    both = index[:, None] & index[None, :]
+    parity = np.zeros(both.shape, dtype=np.int64)
+    while both.any():
+        parity ^= both & 1
+        both >>= 1
+    return 1.0 - 2.0 * parity
+
+
+def zero_matrix(rows: int, cols: int) -> np.ndarray:
+    """ZerO's matrix W (rows = out, cols = in) of Zhao, Schäfer & Anandkumar 2022, Algorithm 1.
+
+    rows <= cols (square or narrowing): the partial identity I* (ones at (i, i)), which
+    passes the first ``rows`` inputs on. rows > cols (widening): c · I* H_p I*, the top-left
+    rows x cols block of Sylvester's Hadamard matrix of order p = 2^ceil(log2(rows)) times
+    c = 2^(-log2(p)/2) = 1/sqrt(p), so that H_p / sqrt(p) is orthogonal: each input reaches
+    every output with weight +-c, no input is lost (the block has full column rank; its
+    columns are orthonormal when rows is a power of 2), and no output is dead as the
+    rows - cols zero rows of a partial identity would be (the rank constraint of the
+    paper's Theorem 1).
+    The normalisation is the authors' reference code (``ZerO_Init_on_matrix`` in
+    github.com/jiaweizzhao/ZerO-initialization, ``example_mnist.ipynb``).
+    """
+    if rows <= cols:
+        return np.eye(rows, cols)
+    order = 1 << (rows - 1).bit_length()  # 2^ceil(log2(rows))
+    return sylvester_hadamard(order)[:rows, :cols] / math.sqrt(order)
+
+
+def _zero_values(spec: InitSpec, stream: Stream) -> np.ndarray:
+    """ZerO's matrix at the kernel centre (k//2 per kernel dim, as the authors' conv code
+    and torch's dirac_), times gain; zeros at every other tap."""
+    del stream  # deterministic
+    params = spec.params
+    out_axis, in_axis = params["out_axis"], params["in_axis"]
+    values = np.zeros(spec.shape, dtype=np.float64)
+    if values.size == 0:
+        return values
+    matrix = params["gain"] * zero_matrix(spec.shape[out_axis], spec.shape[in_axis])
+    index: list[Any] = [k // 2 for k in spec.shape]
+    index[out_axis], index[in_axis] = slice(None), slice(None)
+    # numpy puts the two sliced axes first, in axis order
+    values[tuple(index)] = matrix if out_axis < in_axis else matrix.T
+    return values
+
+
 _SAMPLERS = {
     "orthogonal": orthogonal, "identity": _from_support, "dirac": _from_support,
-    "sparse": sparse,
+    "sparse": sparse, "identity_hadamard": _zero_values,
     "delta_orthogonal": delta_orthogonal, "conv_orthogonal": conv_orthogonal,
 }
 

@@ -280,8 +280,10 @@ _FIGURES: dict[str, Callable[[Mapping[str, Any]], Figures]] = {
 
 
 def figures(result: Mapping[str, Any]) -> Figures:
-    """(file stem, caption, matplotlib Figure) for each plot of one benchmark result."""
-    return _FIGURES[result["name"]](result)
+    """(file stem, caption, matplotlib Figure) for each plot of one benchmark result (none
+    for a benchmark without a plotter, such as fixup2019)."""
+    plotter = _FIGURES.get(result["name"])
+    return plotter(result) if plotter is not None else []
 
 
 def _status(passed: bool) -> str:

@@ -39,7 +39,7 @@ __all__ = ["SEED_HIGH", "check_dtype", "draw_seed", "empty_noop", "write_spec"]
 # [0, 2**63 - 2], all valid Stream seeds.
 SEED_HIGH = 2**63 - 1
 
-_DETERMINISTIC = frozenset({"constant", "identity", "dirac"})
+_DETERMINISTIC = frozenset({"constant", "identity", "dirac", "identity_hadamard"})
 _SUPPORTED_BY_INDEX = frozenset({"identity", "dirac"})
 _SUPPORTED = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 

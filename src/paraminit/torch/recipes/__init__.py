@@ -9,6 +9,22 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
-from ._scaled import gpt2, megatron
+from ._residual import (
+    RESIDUAL_SCALE_LABEL,
+    SCALAR_NAMES,
+    Branch,
+    Fixup,
+    ResidualGate,
+    ResidualScale,
+    ZerO,
+    find_branches,
+    fixup,
+    rezero,
+    skipinit,
+    zer_o,
+)
+from ._scaled import DepthScaledNormal, gpt2, megatron
 
-__all__: list[str] = ["gpt2", "megatron"]
+__all__ = ["Branch", "DepthScaledNormal", "Fixup", "RESIDUAL_SCALE_LABEL", "ResidualGate",
+           "ResidualScale", "SCALAR_NAMES", "ZerO", "find_branches", "fixup", "gpt2",
+           "megatron", "rezero", "skipinit", "zer_o"]
