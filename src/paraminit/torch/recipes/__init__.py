@@ -9,4 +9,6 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._mup import Mup, MuReadout, attention_scale, mup, param_groups
+
+__all__: list[str] = ["MuReadout", "Mup", "attention_scale", "mup", "param_groups"]
