@@ -25,7 +25,7 @@ from paraminit.experiments.papers._base import leaves, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
 
 NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
-         "hanin2018"]
+         "hanin2018", "mup2022"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def quick(tmp_path_factory):
     return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
 
 
-def test_suite_holds_the_seven_papers():
+def test_suite_holds_the_papers():
     assert list(BENCHMARKS) == NAMES
     for benchmark in BENCHMARKS.values():
         assert benchmark.paper and benchmark.claim and benchmark.title
@@ -53,7 +53,7 @@ def test_every_quick_benchmark_passes(quick):
     assert [r["name"] for r in doc["results"]] == NAMES
     assert all(len(r["checks"]) >= 2 for r in doc["results"])
     assert "paraminit bench (quick)" in stdout and "PASS" in stdout
-    assert "[7/7] hanin2018: PASS" in stderr
+    assert f"[{len(NAMES)}/{len(NAMES)}] {NAMES[-1]}: PASS" in stderr
 
 
 @pytest.mark.slow
@@ -81,10 +81,10 @@ def test_report_and_plots_are_written(quick):
     html = (out / "report.html").read_text()
     for name in NAMES:
         assert f'id="{name}"' in html
-    assert html.count("data:image/png;base64,") == 8  # he2015 draws two figures
+    assert html.count("data:image/png;base64,") == 9  # he2015 draws two figures
     assert "http://" not in html and "https://" not in html  # opens offline
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 8 and "edge_of_chaos_map.png" in pngs
+    assert len(pngs) == 9 and "edge_of_chaos_map.png" in pngs
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert doc["versions"]["torch"]
 
@@ -92,7 +92,7 @@ def test_report_and_plots_are_written(quick):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
-    assert images_drawn(html, tmp_path) == "images 8/8"
+    assert images_drawn(html, tmp_path) == "images 9/9"
 
 
 def test_measurements_show_progress_on_a_terminal():

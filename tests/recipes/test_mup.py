@@ -288,3 +288,23 @@ def test_zero_readout_equals_mup_readout_zero_init():
     assert torch.equal(ours[2].weight, model[2].weight) and torch.equal(ours[2].bias,
                                                                         model[2].bias)
     assert torch.count_nonzero(ours[2].weight) == 0
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+def test_quick_benchmark_transfers_the_learning_rate():
+    pytest.importorskip("sklearn")
+    from paraminit.experiments.papers import BENCHMARKS
+
+    result = BENCHMARKS["mup2022"].execute(quick=True)
+    assert [c["passed"] for c in result["checks"]] == [True] * 4, result["checks"]
+    best = result["settings"]["best_log2_lr"]
+    assert max(best["mup"]) - min(best["mup"]) <= 1 and best["sp"][0] - best["sp"][-1] >= 1
+    sweeps = [r for r in result["records"] if r["kind"] == "lr_sweep"]
+    assert len(sweeps) == 2 * 2 * len(result["settings"]["log2_lrs"])
+    slopes = result["settings"]["coord_slopes"]
+    assert slopes["sp"][-1] >= 0.3 and max(map(abs, slopes["mup"])) <= 0.15
+    pytest.importorskip("matplotlib")
+    from paraminit.report.bench import figures
+
+    assert [stem for stem, _, _ in figures(result)] == ["lr_transfer"]
