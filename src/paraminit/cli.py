@@ -306,10 +306,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bench_parser(commands: Any) -> None:
     bench = commands.add_parser(
-        "bench", help="reproduce the papers' claims: 7 benchmarks, table + HTML report",
+        "bench", help="reproduce the papers' claims: 8 benchmarks, table + HTML report",
         description="Run the benchmark suite that reproduces the literature's claims about "
                     "initialization (He 2015, Schoenholz 2017, Glorot 2010, Pennington 2017, "
-                    "Saxe 2014, Klambauer 2017, Hanin & Rolnick 2018), each under 2 minutes "
+                    "Saxe 2014, Klambauer 2017, Hanin & Rolnick 2018, Yang et al. 2022's μP), "
+                    "each under 2 minutes "
                     "on 2 cores, and say which hold. Writes OUT/results.json (as benchmarks "
                     "finish), OUT/report.html and a PNG per plot. Exit code 3 if a claim "
                     "fails. 'paraminit bench --list' names them.",
