@@ -25,7 +25,7 @@ from paraminit.experiments.papers._base import leaves, plateau_text, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
 
 NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
-         "hanin2018", "fixup2019"]
+         "hanin2018", "fixup2019", "mup2022"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def quick(tmp_path_factory):
     return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
 
 
-def test_suite_holds_the_seven_papers():
+def test_suite_holds_the_papers():
     assert list(BENCHMARKS) == NAMES
     for benchmark in BENCHMARKS.values():
         assert benchmark.paper and benchmark.claim and benchmark.title
@@ -53,7 +53,7 @@ def test_every_quick_benchmark_passes(quick):
     assert [r["name"] for r in doc["results"]] == NAMES
     assert all(len(r["checks"]) >= 2 for r in doc["results"])
     assert "paraminit bench (quick)" in stdout and "PASS" in stdout
-    assert "[7/7] hanin2018: PASS" in stderr
+    assert f"[{len(NAMES)}/{len(NAMES)}] {NAMES[-1]}: PASS" in stderr
 
 
 @pytest.mark.slow
@@ -87,13 +87,13 @@ def test_report_and_plots_are_written(quick):
     for name in NAMES:
         assert f'id="{name}"' in html
     # he2015 draws two figures; quick edge_of_chaos (one depth) draws none, and hanin2018
-    # one panel: both say so
-    assert html.count("data:image/png;base64,") == 7
+    # one panel: both say so; fixup2019 draws none, mup2022 one
+    assert html.count("data:image/png;base64,") == 8
     assert "The trainability map is left out: this run trained one depth (60) only" in html
     assert "The histograms of log M for networks of equal β are left out" in html
     assert "http://" not in html and "https://" not in html  # opens offline
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 7 and "edge_of_chaos_map.png" not in pngs
+    assert len(pngs) == 8 and "edge_of_chaos_map.png" not in pngs
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert doc["versions"]["torch"]
 
@@ -101,7 +101,7 @@ def test_report_and_plots_are_written(quick):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
-    assert images_drawn(html, tmp_path) == "images 7/7"
+    assert images_drawn(html, tmp_path) == "images 8/8"
 
 
 def test_measurements_show_progress_on_a_terminal():

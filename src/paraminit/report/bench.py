@@ -272,10 +272,38 @@ def _hanin2018(result: Mapping[str, Any]) -> Figures:
     return [("log_norm", caption, figure)]
 
 
+def _mup2022(result: Mapping[str, Any]) -> Figures:
+    sweeps = [r for r in result["records"] if r["kind"] == "lr_sweep"]
+    coords = [r for r in result["records"] if r["kind"] == "coord_check"]
+    figure, axes = new_figure(14.5, 4.2, 3)
+    names = {"sp": "SP", "mup": "μP"}
+    for axis, parametrization in zip(axes[:2], ("sp", "mup"), strict=True):
+        for width, rows in _groups([r for r in sweeps
+                                    if r["parametrization"] == parametrization],
+                                   "width").items():
+            axis.plot([r["log2_lr"] for r in rows],
+                      [np.nan if r["loss"] is None else r["loss"] for r in rows],
+                      marker="o", markersize=3, label=f"width {width}")
+        axis.set_yscale("log")
+        _label(axis, "log2 learning rate", "training loss", names[parametrization])
+    for parametrization, style in (("sp", "--"), ("mup", "-")):
+        rows = [r for r in coords if r["parametrization"] == parametrization]
+        for index, layer in enumerate(rows[0]["layers"]):
+            axes[2].plot([r["width"] for r in rows], [r["l1"][index] for r in rows],
+                         linestyle=style, marker="o", markersize=3,
+                         label=f"{names[parametrization]} {layer}")
+    axes[2].set_xscale("log", base=2)
+    axes[2].set_yscale("log")
+    _label(axes[2], "width", "mean |activation| after a few steps", "coord check")
+    return [("lr_transfer", "Training loss against learning rate per width (left SP, middle "
+                            "μP) and the coord check (right): under μP the optimum and the "
+                            "activation sizes stay put as the width grows.", figure)]
+
+
 _FIGURES: dict[str, Callable[[Mapping[str, Any]], Figures]] = {
     "he2015": _he2015, "edge_of_chaos": _edge_of_chaos, "glorot2010": _glorot2010,
     "isometry": _isometry, "saxe2014": _saxe2014, "selu2017": _selu2017,
-    "hanin2018": _hanin2018,
+    "hanin2018": _hanin2018, "mup2022": _mup2022,
 }
 
 

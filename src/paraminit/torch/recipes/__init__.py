@@ -9,6 +9,7 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
+from ._mup import Mup, MuReadout, attention_scale, mup, param_groups
 from ._residual import (
     RESIDUAL_SCALE_LABEL,
     SCALAR_NAMES,
@@ -25,6 +26,7 @@ from ._residual import (
 )
 from ._scaled import DepthScaledNormal, gpt2, megatron
 
-__all__ = ["Branch", "DepthScaledNormal", "Fixup", "RESIDUAL_SCALE_LABEL", "ResidualGate",
-           "ResidualScale", "SCALAR_NAMES", "ZerO", "find_branches", "fixup", "gpt2",
-           "megatron", "rezero", "skipinit", "zer_o"]
+__all__ = ["Branch", "DepthScaledNormal", "Fixup", "MuReadout", "Mup", "RESIDUAL_SCALE_LABEL",
+           "ResidualGate", "ResidualScale", "SCALAR_NAMES", "ZerO", "attention_scale",
+           "find_branches", "fixup", "gpt2", "megatron", "mup", "param_groups", "rezero",
+           "skipinit", "zer_o"]
