@@ -36,7 +36,7 @@ def test_mapping_must_name_every_block():
 
 def test_mapping_on_a_parameter_without_blocks_is_an_error():
     rule = Rule("fc.weight", "xavier_normal", std_scale=SCALES)
-    with pytest.raises(InitError, match="whole \\(no blocks\\).*give one factor"):
+    with pytest.raises(InitError, match=r"whole \(no blocks\).*give one factor"):
         resolve_plan([LINEAR], [rule], "xavier", seed=0)
 
 
