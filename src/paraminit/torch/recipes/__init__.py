@@ -9,4 +9,8 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._deep_transformer import (DeepNormResidual, DeepNormScale, deepnorm, deepnorm_constants,
+                                t_fixup)
+
+__all__: list[str] = ["DeepNormResidual", "DeepNormScale", "deepnorm", "deepnorm_constants",
+                      "t_fixup"]
