@@ -9,8 +9,13 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
-from ._deep_transformer import (DeepNormResidual, DeepNormScale, deepnorm, deepnorm_constants,
-                                t_fixup)
+from ._deep_transformer import (
+                                DeepNormResidual,
+                                DeepNormScale,
+                                deepnorm,
+                                deepnorm_constants,
+                                t_fixup,
+)
 
 __all__: list[str] = ["DeepNormResidual", "DeepNormScale", "deepnorm", "deepnorm_constants",
                       "t_fixup"]
