@@ -25,7 +25,7 @@ from paraminit.experiments.papers._base import leaves, plateau_text, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
 
 NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
-         "hanin2018"]
+         "hanin2018", "deep_transformer"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def quick(tmp_path_factory):
     return code, stdout, stderr, out, json.loads((out / "results.json").read_text())
 
 
-def test_suite_holds_the_seven_papers():
+def test_suite_holds_the_papers():
     assert list(BENCHMARKS) == NAMES
     for benchmark in BENCHMARKS.values():
         assert benchmark.paper and benchmark.claim and benchmark.title
@@ -53,7 +53,7 @@ def test_every_quick_benchmark_passes(quick):
     assert [r["name"] for r in doc["results"]] == NAMES
     assert all(len(r["checks"]) >= 2 for r in doc["results"])
     assert "paraminit bench (quick)" in stdout and "PASS" in stdout
-    assert "[7/7] hanin2018: PASS" in stderr
+    assert "[8/8] deep_transformer: PASS" in stderr
 
 
 @pytest.mark.slow
@@ -101,7 +101,7 @@ def test_report_and_plots_are_written(quick):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
-    assert images_drawn(html, tmp_path) == "images 7/7"
+    assert images_drawn(html, tmp_path) == "images 8/8"
 
 
 def test_measurements_show_progress_on_a_terminal():
