@@ -25,7 +25,7 @@ from paraminit.experiments.papers._base import leaves, plateau_text, steps_to
 from paraminit.experiments.papers._hanin import log_ratio_moments
 
 NAMES = ["he2015", "edge_of_chaos", "glorot2010", "isometry", "saxe2014", "selu2017",
-         "hanin2018", "fixup2019", "mup2022"]
+         "hanin2018", "fixup2019", "mup2022", "deep_transformer"]
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +87,13 @@ def test_report_and_plots_are_written(quick):
     for name in NAMES:
         assert f'id="{name}"' in html
     # he2015 draws two figures; quick edge_of_chaos (one depth) draws none, and hanin2018
-    # one panel: both say so; fixup2019 draws none, mup2022 one
-    assert html.count("data:image/png;base64,") == 8
+    # one panel: both say so; fixup2019 draws none, mup2022 and deep_transformer one each
+    assert html.count("data:image/png;base64,") == 9
     assert "The trainability map is left out: this run trained one depth (60) only" in html
     assert "The histograms of log M for networks of equal β are left out" in html
     assert "http://" not in html and "https://" not in html  # opens offline
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 8 and "edge_of_chaos_map.png" not in pngs
+    assert len(pngs) == 9 and "edge_of_chaos_map.png" not in pngs
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert doc["versions"]["torch"]
 
@@ -101,7 +101,7 @@ def test_report_and_plots_are_written(quick):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(quick, tmp_path):
     html = (quick[3] / "report.html").read_text()
-    assert images_drawn(html, tmp_path) == "images 8/8"
+    assert images_drawn(html, tmp_path) == "images 9/9"
 
 
 def test_measurements_show_progress_on_a_terminal():

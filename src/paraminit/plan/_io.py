@@ -149,6 +149,9 @@ def _toml_value(value: Any, where: str) -> str:
         return json.dumps(value)  # a TOML basic string: same escapes
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    if isinstance(value, Mapping):  # an inline table (a per-block std_scale)
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v, where)}"
+                                for k, v in value.items()) + " }"
     raise InitError(f"{where}: the value {value!r} has no TOML form (None is not TOML); "
                     "drop the option to use the scheme's default")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -47,13 +47,30 @@ class _Choice:
     stride_aware: bool = False
     fan_convention: str | None = None
     forget_bias: float | None = None
-    std_scale: float | None = None
+    std_scale: float | Mapping[str, float] | None = None  # a mapping: per block label
     lr_scale: float | None = None
     reason: str | None = None
 
     def key(self) -> tuple[Any, ...]:
+        scale = (tuple(sorted(self.std_scale.items())) if isinstance(self.std_scale, Mapping)
+                 else self.std_scale)
         return (self.scheme, tuple(sorted(self.options.items(), key=lambda kv: kv[0])),
-                self.forget_bias, self.std_scale)
+                self.forget_bias, scale)
+
+    def scale_of(self, info: ParamInfo, labels: tuple[str, ...],
+                 label: str | None) -> float | None:
+        """The ``std_scale`` of one block (or of the whole tensor, ``label`` None)."""
+        if not isinstance(self.std_scale, Mapping):
+            return self.std_scale
+        missing = sorted(set(labels) - set(self.std_scale))
+        extra = sorted(set(self.std_scale) - set(labels))
+        if not labels or missing or extra:
+            raise InitError(
+                f"cannot initialise {info.name!r} ({info.module_type}) by {self.source}: "
+                f"std_scale maps blocks {sorted(self.std_scale)} but the parameter is resolved "
+                + (f"on blocks {list(labels)}" if labels else "whole (no blocks)")
+                + "; name every block and only those, or give one factor")
+        return float(self.std_scale[label]) if label is not None else None
 
 
 def _choose_by_rule(info: ParamInfo, rule: Rule, source: str,
@@ -311,6 +328,7 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
     aliases = tuple(alias.name for alias in info.aliases)
     for label, place, block_shape in _pieces(info, labels):
         scheme, options, notes = choice.scheme, choice.options, ()
+        scale = choice.scale_of(info, labels, label)
         if forget and label == "f":
             value = choice.forget_bias if info.kind == Kind.RNN_BIAS_INPUT else 0.0
             scheme, options = "constant", {"value": value}
@@ -326,8 +344,8 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
                 "it from the rule")
         try:
             spec = resolve(scheme, block_shape, **{**fan_options, **options})
-            if choice.std_scale is not None:
-                spec = spec.scaled(choice.std_scale, choice.reason or "")
+            if scale is not None:
+                spec = spec.scaled(scale, choice.reason or "")
         except InitError as error:
             raise InitError(
                 f"cannot initialise {info.name!r} ({info.module_type}, role {info.role!r}, "
@@ -348,7 +366,7 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
             name=name, parameter=info.name, module=info.module,
             module_type=info.module_type, role=info.role, status="init", rule=choice.source,
             scheme=spec.scheme, shape=block_shape, block=label, place=place, spec=spec,
-            aliases=aliases, notes=notes, fans=fans, std_scale=choice.std_scale,
+            aliases=aliases, notes=notes, fans=fans, std_scale=scale,
             lr_scale=choice.lr_scale, reason=choice.reason))
     return rows
 

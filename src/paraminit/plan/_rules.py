@@ -171,7 +171,13 @@ def _check_model_option(where: str, key: str, value: Any) -> None:
         except InitError:
             raise InitError(f"{fix} must be a finite number (e.g. 1.0); received "
                             f"{_validate.show(value)}") from None
-    elif key in ("std_scale", "lr_scale"):
+    elif key == "std_scale" and isinstance(value, Mapping):
+        if not value or not all(isinstance(k, str) and k for k in value):
+            raise InitError(f"{fix} as a mapping must map block labels (e.g. 'q', 'k', 'v') "
+                            f"to factors; received {_validate.show(value)}")
+        for label, factor in value.items():
+            _check_model_option(where, f"std_scale[{label!r}]", factor)
+    elif key in ("std_scale", "lr_scale") or key.startswith("std_scale["):
         try:
             _validate.real(key, value, positive=True)
         except InitError:
@@ -224,6 +230,9 @@ class Rule:
     * ``fan_convention``: ``"paraminit"`` (default) or a framework's literal reading.
     * ``std_scale``: multiply the scheme's spread by this factor (GPT-2's
       ``1/sqrt(2 * n_layer)`` on residual projections), shown in the plan with ``reason``.
+      A mapping from block labels to factors (``{"q": 1.0, "k": 1.0, "v": 0.38}``) scales
+      each block of a gate-stacked weight by its own factor; every block of the parameters
+      the rule takes must be named, and those parameters must have blocks.
     * ``lr_scale``: a learning-rate multiplier carried on the plan rows (μP), for the
       optimiser's parameter groups; it does not change the values.
     * ``reason``: why the rule scales (``"GPT-2 residual projection"``).

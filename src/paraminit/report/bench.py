@@ -298,12 +298,19 @@ def _mup2022(result: Mapping[str, Any]) -> Figures:
     return [("lr_transfer", "Training loss against learning rate per width (left SP, middle "
                             "μP) and the coord check (right): under μP the optimum and the "
                             "activation sizes stay put as the width grows.", figure)]
+def _deep_transformer(result: Mapping[str, Any]) -> Figures:
+    groups = _groups(result["records"], "method")
+    loss, loss_note = loss_plot(groups, styles_for(list(groups)), 12)
+    return [("loss", _join("Training loss of the 12-block transformer (mean over seeds, "
+                           "5-step average), Adam without warm-up: post-LN under torch's "
+                           "default and Xavier init sits at ln 12; DeepNorm and T-Fixup "
+                           "learn the reversal.", loss_note), loss)]
 
 
 _FIGURES: dict[str, Callable[[Mapping[str, Any]], Figures]] = {
     "he2015": _he2015, "edge_of_chaos": _edge_of_chaos, "glorot2010": _glorot2010,
     "isometry": _isometry, "saxe2014": _saxe2014, "selu2017": _selu2017,
-    "hanin2018": _hanin2018, "mup2022": _mup2022,
+    "hanin2018": _hanin2018, "mup2022": _mup2022, "deep_transformer": _deep_transformer,
 }
 
 

@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..._errors import InitError
-from . import _chaos, _fixup, _glorot, _hanin, _isometry, _mup, _saxe, _selu, _startup
+from . import (
+    _chaos,
+    _deep_transformer,
+    _fixup,
+    _glorot,
+    _hanin,
+    _isometry,
+    _mup,
+    _saxe,
+    _selu,
+    _startup,
+)
 from ._base import Benchmark, Check, Outcome, Progress
 
 __all__ = ["BENCHMARKS", "Benchmark", "Check", "Outcome", "Progress", "describe", "document",
@@ -23,7 +34,7 @@ __all__ = ["BENCHMARKS", "Benchmark", "Check", "Outcome", "Progress", "describe"
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     _startup.BENCHMARK, _chaos.BENCHMARK, _glorot.BENCHMARK, _isometry.BENCHMARK,
     _saxe.BENCHMARK, _selu.BENCHMARK, _hanin.BENCHMARK, _fixup.BENCHMARK,
-    _mup.BENCHMARK)}
+    _mup.BENCHMARK, _deep_transformer.BENCHMARK)}
 
 
 def select(names: Sequence[str] = ()) -> list[Benchmark]:

@@ -9,6 +9,13 @@ naming the module, never a silent no-op.
 
 from __future__ import annotations
 
+from ._deep_transformer import (
+    DeepNormResidual,
+    DeepNormScale,
+    deepnorm,
+    deepnorm_constants,
+    t_fixup,
+)
 from ._mup import Mup, MuReadout, attention_scale, mup, param_groups
 from ._residual import (
     RESIDUAL_SCALE_LABEL,
@@ -26,7 +33,8 @@ from ._residual import (
 )
 from ._scaled import DepthScaledNormal, gpt2, megatron
 
-__all__ = ["Branch", "DepthScaledNormal", "Fixup", "MuReadout", "Mup", "RESIDUAL_SCALE_LABEL",
-           "ResidualGate", "ResidualScale", "SCALAR_NAMES", "ZerO", "attention_scale",
+__all__ = ["Branch", "DeepNormResidual", "DeepNormScale", "DepthScaledNormal", "Fixup",
+           "MuReadout", "Mup", "RESIDUAL_SCALE_LABEL", "ResidualGate", "ResidualScale",
+           "SCALAR_NAMES", "ZerO", "attention_scale", "deepnorm", "deepnorm_constants",
            "find_branches", "fixup", "gpt2", "megatron", "mup", "param_groups", "rezero",
-           "skipinit", "zer_o"]
+           "skipinit", "t_fixup", "zer_o"]
