@@ -274,3 +274,15 @@ def test_skip_default_init_skips_and_restores(monkeypatch):
     with pytest.raises(RuntimeError, match="boom"), pit.skip_default_init():
         raise RuntimeError("boom")
     assert nn.Linear.reset_parameters is reset
+
+
+def test_init_keeps_torchs_thread_count():
+    """The compiled engine's OpenMP layer must not change the threads torch trains with."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        pit.init(nn.Linear(64, 64), seed=0)
+        pit.init_(torch.empty(300, 300), "he_normal", seed=0)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

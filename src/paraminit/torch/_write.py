@@ -136,8 +136,15 @@ def _fill(tensor: torch.Tensor, prepared: Prepared, stream: Stream, box: Box) ->
         view = storage.view(torch.int16).numpy().view(np.uint16)
     else:
         view = storage.numpy()
-    set_num_threads(torch.get_num_threads())
-    fill_box(view, prepared, stream, box)
+    threads = torch.get_num_threads()
+    set_num_threads(threads)
+    try:
+        fill_box(view, prepared, stream, box)
+    finally:
+        # numba's OpenMP layer sets the process's OpenMP thread count, which torch reads as
+        # its own: give torch back the count it had (torch.set_num_threads(1) stays 1)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     if target is not tensor:
         tensor.copy_(target)
 
