@@ -1,11 +1,12 @@
 """``paraminit bench``: benchmarks that reproduce the papers' claims about initialization.
 
 Each benchmark (a :class:`Benchmark`) runs a small version of a paper's experiment on the
-CPU (194 s for all seven on 2 idle cores; ``quick=True``: about 50 s for all seven, for the
-test suite; several times longer on cores shared with other jobs, docs/bench/README.md) and
-returns a JSON-ready result: settings, records, and :class:`Check` items stating the
-paper's claim, what was measured and whether it holds. Training goes through
-:func:`paraminit.experiments.run_all`, the ``compare`` loop.
+CPU (194 s for the seven papers' on 2 idle cores, the three recipe benchmarks up to 242 s
+each on loaded ones; ``quick=True``: the small versions the test suite runs; several times
+longer on cores shared with other jobs, docs/bench/README.md) and returns a JSON-ready
+result: settings, records, and :class:`Check` items stating the paper's claim, what was
+measured and whether it holds. Training goes through :func:`paraminit.experiments.run_all`,
+the ``compare`` loop, except ``deep_transformer``'s sequence task, which has its own loop.
 """
 
 from __future__ import annotations
