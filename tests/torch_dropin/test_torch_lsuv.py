@@ -15,6 +15,16 @@ from paraminit.torch._generic import init_  # noqa: E402
 from paraminit.torch._lsuv import LSUVRecord, lsuv  # noqa: E402
 
 
+def _forward_with(model: nn.Module, x: torch.Tensor, handles: list) -> None:
+    """One eval forward pass of ``model`` on ``x``; the hooks ``handles`` removed after it."""
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _mlp(activation: type[nn.Module], depth: int = 10, width: int = 64) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Linear(16, width), activation()]
     for _ in range(depth - 2):
@@ -46,12 +56,7 @@ def _measured_stds(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[float, 
                 found[name] = (float(output.double().std(correction=0)),
                                output.double().mean(dim=dims))
             handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model.eval()(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _forward_with(model, x, handles)
     return found
 
 
@@ -360,12 +365,7 @@ def test_lsuv_covers_a_transformer_encoder_layer_and_keeps_the_fast_path_switch(
                model.self_attn.register_forward_hook(
                    lambda m, a, out: measured.update(
                        _attention_outputs(m, *a, "self_attn", output=out)))]
-    try:
-        with torch.no_grad():
-            model.eval()(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _forward_with(model, x, handles)
     _assert_all_converged(records, model, measured, tol=0.05)
 
 
