@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
@@ -420,32 +420,31 @@ class Audit(list):
         self.plan = plan
         self.measured = dict(measured or {})
 
-    def table(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-        """One row per plan row: name, module, scheme, fans, target std and bound, the
-        measured std and the status (``ok``, or the findings' kinds)."""
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per plan row: name, module, scheme, fans, target std and bound, the
+        measured std (None where there are no values) and the status (``ok``, or the
+        kinds of the row's findings)."""
         findings: dict[str, list[str]] = {}
         for record in self:
             findings.setdefault(record.name, []).append(record.kind)
-        rows = []
+        out = []
         for row in self.plan or ():
             kinds = findings.get(row.name) or findings.get(row.parameter) or []
             status = ", ".join(dict.fromkeys(kinds)) or ("ok" if row.status == "init"
                                                           else row.status)
-            rows.append((row.name, row.module_type, row.scheme_text, number_text(row.fan_in),
-                         number_text(row.fan_out), number_text(row.std), number_text(row.bound),
-                         number_text(self.measured.get(row.name)), status))
-        return _AUDIT_COLUMNS, rows
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """The table's rows as dicts (``measured_std`` None where there are no values)."""
-        columns, rows = self.table()
-        out = []
-        for plan_row, row in zip(self.plan or (), rows, strict=True):
-            out.append({**dict(zip(columns, row, strict=True)), "std": plan_row.std,
-                        "bound": plan_row.bound, "fan_in": plan_row.fan_in,
-                        "fan_out": plan_row.fan_out,
-                        "measured_std": self.measured.get(plan_row.name)})
+            out.append({"name": row.name, "module": row.module_type,
+                        "scheme": row.scheme_text, "fan_in": row.fan_in,
+                        "fan_out": row.fan_out, "std": row.std, "bound": row.bound,
+                        "measured_std": self.measured.get(row.name), "status": status})
         return out
+
+    def table(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """:meth:`to_records` as columns and string rows (for ``render_table``)."""
+        rows = [(r["name"], r["module"], r["scheme"],
+                 *map(number_text, (r["fan_in"], r["fan_out"], r["std"], r["bound"],
+                                    r["measured_std"])), r["status"])
+                for r in self.to_records()]
+        return _AUDIT_COLUMNS, rows
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """``{"findings": [...], "parameters": [...]}``: the records and the table's rows."""
@@ -491,7 +490,7 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
                         f"default preset's); received {validate.show(plan)}")
     if plan is None:
         plan = init(model, dry_run=True)
-    records = Audit()
+    records: list[AuditRecord] = []
     current = {slot.name: slot for slot in describe(model, plan.prefix)}
     planned = {row.parameter for row in plan}
     conflicts: set[str] = set()
@@ -511,12 +510,14 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
         if name not in planned and not _any_alias_planned(slot, planned):
             records.append(AuditRecord("uncovered", name, f"{name!r} is not in the plan"))
     records += _shared_memory(list(current.values()))
-    values = _values_by_row(plan, current)
-    if std:
-        records += _std_checks(values, current, z)
-    records.plan = plan
-    records.measured = {row.name: float(np.std(flat)) for row, flat in values if flat.size}
-    return records
+    measured: dict[str, float] = {}
+    for row, slot, flat in _values_by_row(plan, current):  # one row's float64 copy at a time
+        if flat.size:
+            measured[row.name] = float(np.std(flat))
+        found = _std_check(row, slot, flat, z) if std else None
+        if found is not None:
+            records.append(found)
+    return Audit(records, plan=plan, measured=measured)
 
 
 def _any_alias_planned(slot: Binding, planned: set[str]) -> bool:
@@ -560,42 +561,40 @@ def _row_values(slot: Binding, row: PlanRow) -> np.ndarray:
 
 
 def _values_by_row(plan: Plan, current: dict[str, Binding]
-                   ) -> list[tuple[PlanRow, np.ndarray]]:
-    """Each plan row with the values the model holds for it (none for meta parameters)."""
-    return [(row, _row_values(current[row.parameter], row)) for row in plan
-            if row.parameter in current and not current[row.parameter].param.is_meta]
+                   ) -> Iterator[tuple[PlanRow, Binding, np.ndarray]]:
+    """Each plan row, its parameter and the values the model holds for it, row by row
+    (meta parameters hold none)."""
+    for row in plan:
+        slot = current.get(row.parameter)
+        if slot is not None and not slot.param.is_meta:
+            yield row, slot, _row_values(slot, row)
 
 
-def _std_checks(values: list[tuple[PlanRow, np.ndarray]], current: dict[str, Binding],
-                z: float) -> list[AuditRecord]:
-    records = []
-    for row, flat in values:
-        slot = current[row.parameter]
-        if row.status != "init" or row.spec is None:
-            continue
-        spec, n = row.spec, flat.size
-        if n == 0:
-            continue
-        if spec.distribution == "constant":
-            eps = float(torch.finfo(slot.param.dtype).eps) if slot.param.is_floating_point() \
-                else 0.0
-            tolerance = 4 * eps * max(1.0, abs(spec.mean))
-            worst = float(np.max(np.abs(flat - spec.mean)))
-            if worst > tolerance:
-                records.append(AuditRecord(
-                    "std_mismatch", row.name,
-                    f"{row.name!r} should be the constant {spec.mean:g}; a value is "
-                    f"{worst:.3g} away", measured=worst, target=0.0, tolerance=tolerance))
-            continue
-        if n < 2 or spec.std <= 0:
-            continue
-        measured = float(np.std(flat))
-        tolerance = z * math.sqrt(1.0 / (2.0 * n))
-        if abs(measured / spec.std - 1.0) > tolerance:
-            records.append(AuditRecord(
+def _std_check(row: PlanRow, slot: Binding, flat: np.ndarray, z: float) -> AuditRecord | None:
+    """A ``std_mismatch`` finding when the row's values ``flat`` depart from its law."""
+    spec, n = row.spec, flat.size
+    if row.status != "init" or spec is None or n == 0:
+        return None
+    if spec.distribution == "constant":
+        eps = float(torch.finfo(slot.param.dtype).eps) if slot.param.is_floating_point() \
+            else 0.0
+        tolerance = 4 * eps * max(1.0, abs(spec.mean))
+        worst = float(np.max(np.abs(flat - spec.mean)))
+        if worst > tolerance:
+            return AuditRecord(
                 "std_mismatch", row.name,
-                f"{row.name!r} has std {measured:.6g}, the plan's {spec.scheme} targets "
-                f"{spec.std:.6g}: |s/sigma - 1| = {abs(measured / spec.std - 1):.3g} > "
-                f"z*sqrt(1/(2n)) = {tolerance:.3g} (z = {z:g}, n = {n})",
-                measured=measured, target=spec.std, tolerance=tolerance))
-    return records
+                f"{row.name!r} should be the constant {spec.mean:g}; a value is "
+                f"{worst:.3g} away", measured=worst, target=0.0, tolerance=tolerance)
+        return None
+    if n < 2 or spec.std <= 0:
+        return None
+    measured = float(np.std(flat))
+    tolerance = z * math.sqrt(1.0 / (2.0 * n))
+    if abs(measured / spec.std - 1.0) > tolerance:
+        return AuditRecord(
+            "std_mismatch", row.name,
+            f"{row.name!r} has std {measured:.6g}, the plan's {spec.scheme} targets "
+            f"{spec.std:.6g}: |s/sigma - 1| = {abs(measured / spec.std - 1):.3g} > "
+            f"z*sqrt(1/(2n)) = {tolerance:.3g} (z = {z:g}, n = {n})",
+            measured=measured, target=spec.std, tolerance=tolerance)
+    return None
