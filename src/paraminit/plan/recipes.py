@@ -138,10 +138,15 @@ def register_recipe(name: str, recipe: Recipe) -> None:
     _RECIPES[name] = recipe
 
 
+def _is_recipe(value: object) -> bool:
+    """A recipe object: callable, and neither a name nor a class (``rules=nn.Linear``)."""
+    return callable(value) and not isinstance(value, (str, type))
+
+
 def check_preset(preset: object) -> str | Recipe:
     """A preset name (validated) or a recipe: any callable from descriptions to rules, such
     as ``paraminit.torch.recipes.gpt2()``."""
-    if callable(preset) and not isinstance(preset, (str, type)):
+    if _is_recipe(preset):
         return preset
     return validate.choice("preset", preset, recipe_names())
 
@@ -168,7 +173,7 @@ def normalise(rules: Any, preset: str | Recipe) -> tuple[list[Rule], str | Recip
     them) and ``preset`` → (rules, preset), validated."""
     if rules is None:
         return [], check_preset(preset)
-    if isinstance(rules, str) or (callable(rules) and not isinstance(rules, type)):
+    if isinstance(rules, str) or _is_recipe(rules):
         return [], check_preset(rules)
     if isinstance(rules, (Rule, Mapping)):
         rules = [rules]

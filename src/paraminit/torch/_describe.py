@@ -230,12 +230,13 @@ def describe(model: nn.Module, prefix: str = "") -> list[Binding]:
     validate.text("prefix", prefix)
     attention_out = {id(m.out_proj) for m in model.modules()
                      if isinstance(m, nn.MultiheadAttention)}
-    named = dict(model.named_modules(remove_duplicate=False))
+    named: dict[str, nn.Module] = {}  # every module so far: a parent comes before its children
     blocks = _repeated_blocks(model)
     bindings: list[Binding] = []
     by_id: dict[int, Binding] = {}
     aliases: dict[int, list[ParamInfo]] = {}
     for module_name, module in model.named_modules(remove_duplicate=False):
+        named[module_name] = module
         for local, param in module._parameters.items():
             if param is None:
                 continue
