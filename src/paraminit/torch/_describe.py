@@ -22,7 +22,7 @@ from torch.nn.modules.conv import _ConvNd
 from .._errors import InitError
 from ..core import validate
 from ..plan import Kind, ParamInfo, TypeNamespace, qualified_name, register_namespace
-from ._libraries import library_fields
+from ._libraries import library_fields, norm_fields
 
 __all__ = ["Binding", "Describer", "describe", "register_describer"]
 
@@ -134,8 +134,7 @@ def _embedding(module: nn.Module, local: str, param: torch.Tensor) -> dict[str, 
 
 
 def _norm(module: nn.Module, local: str, param: torch.Tensor) -> dict[str, Any] | None:
-    return {"weight": dict(role="norm", kind=Kind.NORM_SCALE),
-            "bias": dict(role="norm", kind=Kind.NORM_SHIFT)}.get(local)
+    return norm_fields(local)
 
 
 for _type, _function in ((nn.MultiheadAttention, _attention), (nn.RNNBase, _recurrent),

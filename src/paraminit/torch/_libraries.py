@@ -41,7 +41,7 @@ import torch.nn as nn
 
 from ..plan import Kind
 
-__all__ = ["library_fields"]
+__all__ = ["library_fields", "norm_fields"]
 
 _QKV = ("q", "k", "v")
 # raw parameters added to a transformer's input (timm's ViT, DeiT, BEiT, ...)
@@ -75,9 +75,8 @@ def _is_conv1d(module: nn.Module) -> bool:
             and int(weight.shape[1]) == int(module.nf))
 
 
-def _norm(local: str, param: torch.Tensor) -> dict[str, Any] | None:
-    if param.ndim != 1:
-        return None
+def norm_fields(local: str) -> dict[str, Any] | None:
+    """A norm layer's ``weight`` (scale) and ``bias`` (shift)."""
     return {"weight": dict(role="norm", kind=Kind.NORM_SCALE),
             "bias": dict(role="norm", kind=Kind.NORM_SHIFT)}.get(local)
 
@@ -162,7 +161,7 @@ def library_fields(module: nn.Module, parent: nn.Module | None, owner: str, loca
         if _is_conv1d(module):
             fields = _conv1d(module, local, param)
         elif _NORM_CLASS.search(type(module).__name__):
-            fields = _norm(local, param)
+            fields = norm_fields(local) if param.ndim == 1 else None
         elif local in _LEARNED_INPUTS and param.ndim >= 2:
             fields = dict(role="embedding", kind=Kind.LEARNED_INPUT)
         elif type(module).__name__.endswith("Router") and local == "weight" and param.ndim == 2:
