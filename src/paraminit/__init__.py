@@ -1,7 +1,8 @@
 """paraminit: correct, explained, reproducible parameter initialization.
 
 The top level imports no framework. ``paraminit.numpy`` is the reference backend;
-``paraminit.torch`` is a drop-in for ``torch.nn.init``.
+``paraminit.torch`` is a drop-in for ``torch.nn.init``; ``paraminit.keras`` holds Keras 3
+initializers (imported, with keras, only when that submodule is).
 
 Example:
     >>> import paraminit as pi
@@ -70,10 +71,10 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
-    if name in ("numpy", "torch", "theory", "cli", "core", "experiments", "report"):
+    if name in ("numpy", "torch", "keras", "theory", "cli", "core", "experiments", "report"):
         return import_module(f"paraminit.{name}")
     raise AttributeError(f"module 'paraminit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, "__version__", "numpy", "theory", "torch"])
+    return sorted([*__all__, "__version__", "keras", "numpy", "theory", "torch"])
