@@ -110,7 +110,7 @@ class SchemeInitializer(keras.initializers.Initializer):
         # (n, n) has exactly those fans.
         n = dims[0] if dims else 1
         spec = resolve(self.scheme, (n, n), layout="keras", **self.options)
-        return replace(spec, shape=dims, notes=(
+        return replace(spec, shape=dims, element_order=None, notes=(
             *spec.notes,
             f"Keras reads the {len(dims)}-D shape {dims} as fan_in = fan_out = {n}"))
 
