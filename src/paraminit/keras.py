@@ -31,8 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-import keras
 import numpy as np
+
+import keras
 
 from . import numpy as _numpy
 from ._errors import InitError
