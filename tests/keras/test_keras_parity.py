@@ -37,7 +37,7 @@ EXPLICIT = [  # VarianceScaling with its own arguments
 
 
 def _np(x) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
+    return np.asarray(keras.ops.convert_to_numpy(getattr(x, "value", x)), dtype=np.float64)
 
 
 def _std_error(values: np.ndarray) -> float:
