@@ -201,7 +201,7 @@ def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
     if set(ins) & set(outs) or (set(ins) | set(outs)) & set(batch):
         raise InitError(f"in_axis {ins}, out_axis {outs} and batch_axis {batch} must be "
                         f"distinct axes of shape {shape}")
-    receptive = math.prod(shape) / math.prod(shape[a] for a in (*ins, *outs, *batch))
+    receptive = math.prod(d for a, d in enumerate(shape) if a not in (*ins, *outs, *batch))
     fan_in = math.prod(shape[a] for a in ins) * receptive
     fan_out = math.prod(shape[a] for a in outs) * receptive
     if fan_in == 0 or fan_out == 0:
