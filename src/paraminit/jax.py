@@ -32,9 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+
+import jax
 
 from ._errors import InitError
 from .core import validate as _validate
@@ -189,10 +190,10 @@ def _axes(shape: tuple[int, ...], axis: int | Sequence[int], argument: str) -> t
 
 
 def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
-              batch_axis: Any) -> tuple[float, float, tuple[int, ...], tuple[int, ...]]:
+              batch_axis: Any) -> tuple[int, int, tuple[int, ...], tuple[int, ...]]:
     """JAX's ``_compute_fans``: fan_in = prod(in dims) x receptive field, fan_out =
     prod(out dims) x receptive field, the receptive field the product of the other
-    non-batch dims; 0-D is (1, 1) and 1-D (n, n)... as JAX reads it."""
+    non-batch dims, as JAX reads them (it rejects fewer than 2 dims; so does this)."""
     if len(shape) < 2:
         raise InitError(f"variance scaling needs a shape of at least 2 dims (in and out); "
                         f"received shape {shape}. Initialise biases with zeros or normal")
@@ -201,11 +202,11 @@ def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
     if set(ins) & set(outs) or (set(ins) | set(outs)) & set(batch):
         raise InitError(f"in_axis {ins}, out_axis {outs} and batch_axis {batch} must be "
                         f"distinct axes of shape {shape}")
-    receptive = math.prod(shape) / math.prod(shape[a] for a in (*ins, *outs, *batch))
+    receptive = math.prod(d for a, d in enumerate(shape) if a not in (*ins, *outs, *batch))
     fan_in = math.prod(shape[a] for a in ins) * receptive
     fan_out = math.prod(shape[a] for a in outs) * receptive
     if fan_in == 0 or fan_out == 0:
-        raise InitError(f"shape {shape} has fan_in {fan_in:g} and fan_out {fan_out:g}: "
+        raise InitError(f"shape {shape} has fan_in {fan_in} and fan_out {fan_out}: "
                         "variance scaling divides by them; give every axis a size > 0")
     return fan_in, fan_out, ins, outs
 
@@ -238,7 +239,7 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = 
     def build(shape: tuple[int, ...]) -> InitSpec:
         fan_in, fan_out, ins, outs = _jax_fans(shape, in_axis, out_axis, batch_axis)
         # the 2-D (out, in) weight with these fans carries the law; the shape is restored
-        flat = resolve("variance_scaling", (int(round(fan_out)), int(round(fan_in))),
+        flat = resolve("variance_scaling", (int(fan_out), int(fan_in)),
                        scale=scale, mode=mode, distribution=distribution)
         return replace(flat, shape=shape, layout="jax",
                        element_order=_element_order(shape, ins, outs))
