@@ -1,7 +1,8 @@
 """paraminit: correct, explained, reproducible parameter initialization.
 
 The top level imports no framework. ``paraminit.numpy`` is the reference backend;
-``paraminit.torch`` is a drop-in for ``torch.nn.init``.
+``paraminit.torch`` is a drop-in for ``torch.nn.init``; ``paraminit.flax``
+initialises Flax NNX modules and Linen params trees.
 
 Example:
     >>> import paraminit as pi
@@ -70,10 +71,10 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
-    if name in ("numpy", "torch", "theory", "cli", "core", "experiments", "report"):
+    if name in ("numpy", "torch", "flax", "theory", "cli", "core", "experiments", "report"):
         return import_module(f"paraminit.{name}")
     raise AttributeError(f"module 'paraminit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, "__version__", "numpy", "theory", "torch"])
+    return sorted([*__all__, "__version__", "flax", "numpy", "theory", "torch"])
