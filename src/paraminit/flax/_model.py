@@ -144,7 +144,7 @@ def init(
         return _replaced(target, slots, values), plan
     for slot in slots:
         if slot.name in values:
-            slot.param.value = values[slot.name]
+            slot.param.set_value(values[slot.name])
     return plan
 
 
@@ -216,7 +216,7 @@ def _take(matrix: np.ndarray, row: PlanRow) -> np.ndarray:
 
 def _current(slot: Slot, tree: Mapping[tuple[str, ...], Any] | None = None) -> Any:
     if slot.param is not None:
-        return slot.param.value
+        return slot.param.get_value()
     return tree[slot.key] if tree is not None else None
 
 
