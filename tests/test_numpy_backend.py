@@ -105,12 +105,17 @@ def test_fan_options_reach_resolve():
     np.testing.assert_array_equal(w, pn.sample(spec, seed=0, dtype="float64"))
 
 
-def test_layout_changes_values_only_through_the_spec():
-    # same seed and name: a jax-layout sample is the torch one rescaled by the std ratio
-    torch_w = pn.sample("he_normal", (1024, 512), seed=0, name="w", dtype="float64")
+def test_layout_changes_values_only_through_the_spec_and_the_element_order():
+    # same seed and name: the (in, out) jax kernel of a (1024 -> 512) layer is the torch
+    # (out, in) weight transposed (the canonical element order); a conv kernel likewise
+    torch_w = pn.sample("he_normal", (512, 1024), seed=0, name="w", dtype="float64")
     jax_w = pn.sample("he_normal", (1024, 512), seed=0, name="w", dtype="float64",
                       layout="jax")
-    np.testing.assert_allclose(jax_w, torch_w * (512 / 1024) ** 0.5, rtol=1e-15)
+    np.testing.assert_array_equal(jax_w, torch_w.T)
+    torch_c = pn.sample("he_normal", (8, 4, 3, 5), seed=0, name="c", dtype="float64")
+    jax_c = pn.sample("he_normal", (3, 5, 4, 8), seed=0, name="c", dtype="float64",
+                      layout="jax")
+    np.testing.assert_array_equal(jax_c, np.transpose(torch_c, (2, 3, 1, 0)))
 
 
 def test_sample_elements_matches_sample_for_every_elementwise_scheme():

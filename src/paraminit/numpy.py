@@ -23,7 +23,7 @@ import numpy as np
 
 from ._errors import InitError
 from .core import validate as _validate
-from .core.engines import ELEMENTWISE, Box, sample_box
+from .core.engines import ELEMENTWISE, Box, canonical, sample_box
 from .core.engines.cast import cast_array
 from .core.schemes import ALIASES, REGISTRY, get_scheme, resolve, validate
 from .core.spec import InitSpec
@@ -132,12 +132,16 @@ def sample_elements(
     layout: str = "torch",
     **options: Any,
 ) -> np.ndarray:
-    """Flat elements [start, stop) of the C-order tensor, without sampling the rest.
+    """Flat elements [start, stop) of the tensor's canonical element order, without
+    sampling the rest.
 
     Takes what :func:`sample` takes (a registry name with a shape and options, or a resolved
-    InitSpec) and is equal, bit for bit, to ``sample(...).ravel()[start:stop]``: this is what a
-    shard or a worker thread computes. Element-wise laws only (structured inits need the
-    whole).
+    InitSpec). In the torch layout (and for 0-D and 1-D shapes) that order is the storage's
+    C order, and this equals ``sample(...).ravel()[start:stop]`` bit for bit: this is what a
+    shard or a worker thread computes. In another layout the elements follow torch's
+    arrangement of the same tensor (:func:`paraminit.core.fans.canonical_axes`), e.g.
+    ``sample(...).T.ravel()[start:stop]`` for a (in, out) kernel. Element-wise laws only
+    (structured inits need the whole).
 
     Example:
         >>> part = sample_elements("he_normal", (64, 32), seed=0, name="w", start=5, stop=9)
@@ -145,7 +149,7 @@ def sample_elements(
         True
     """
     target = _dtype(dtype)
-    spec = _spec(scheme_or_spec, shape, layout, options)
+    spec = canonical(_spec(scheme_or_spec, shape, layout, options)).spec
     numel = math.prod(spec.shape)
     start = _validate.integer("start", start)
     stop = numel if stop is None else _validate.integer("stop", stop)

@@ -54,10 +54,10 @@ def test_orthogonal_float16_is_close_to_orthogonal():
 
 def test_orthogonal_torch_and_jax_layouts_are_transposes():
     torch_w = pn.sample("orthogonal", (32, 16, 3, 3), seed=8, name="c", dtype="float64")
-    jax_w = pn.sample("orthogonal", (16, 3, 3, 32), seed=8, name="c", dtype="float64",
+    jax_w = pn.sample("orthogonal", (3, 3, 16, 32), seed=8, name="c", dtype="float64",
                       layout="jax")
-    # same (out x rest) matrix, out-axis moved to the end
-    np.testing.assert_array_equal(np.moveaxis(torch_w, 0, -1), jax_w)
+    # the canonical element order: the same tensor, (out, in, kh, kw) -> (kh, kw, in, out)
+    np.testing.assert_array_equal(np.transpose(torch_w, (2, 3, 1, 0)), jax_w)
 
 
 def test_orthogonal_qr_sign_fix_first_column():

@@ -18,7 +18,8 @@ from typing import Literal, get_args
 from .._errors import InitError
 from . import validate
 
-__all__ = ["Axes", "FanConvention", "Fans", "LAYOUTS", "Layout", "channel_axes", "compute_fans"]
+__all__ = ["Axes", "FanConvention", "Fans", "LAYOUTS", "Layout", "canonical_axes", "channel_axes",
+           "compute_fans"]
 
 Layout = Literal["torch", "jax", "keras"]
 FanConvention = Literal["paraminit", "torch", "keras", "jax"]
@@ -240,6 +241,40 @@ def channel_axes(
                     fan_convention=fan_convention)
     return _read_axes(dims, str(layout), bool(transposed), in_axis, out_axis,
                       str(fan_convention))
+
+
+def canonical_axes(
+    shape: Sequence[int],
+    layout: Layout | str = "torch",
+    *,
+    transposed: bool = False,
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+) -> tuple[int, ...]:
+    """The axes of a weight of ``shape`` in the *canonical element order*: torch's
+    arrangement of the same tensor, whose C-order index is the stream's element index.
+
+    A weight's values are those of the same weight laid out as torch lays it out
+    ((out, in/groups, *kernel); (in, out/groups, *kernel) when ``transposed``), then moved
+    to the storage layout: a Flax or Keras ``Dense`` kernel (in, out) holds the transpose
+    of the torch ``Linear`` weight of the same (seed, name, scheme), a (kh, kw, in, out)
+    conv kernel ``np.transpose(torch_weight, (2, 3, 1, 0))``. The kernel axes keep their
+    storage order. Returns the storage axes in canonical order (``np.transpose(canonical,
+    np.argsort(order))`` is the storage array); the identity for the torch layout and for
+    tensors of fewer than 2 dimensions. See ``docs/streams.md`` §7.
+
+    Example:
+        >>> canonical_axes((3, 3, 16, 32), "jax")   # (kh, kw, in, out) -> (out, in, kh, kw)
+        (3, 2, 0, 1)
+    """
+    rank = len(validate.shape(shape))
+    if rank < 2:
+        return tuple(range(rank))
+    dims = _checked(shape, layout, transposed=transposed, in_axis=in_axis, out_axis=out_axis,
+                    fan_convention="paraminit")
+    axes = _read_axes(dims, str(layout), bool(transposed), in_axis, out_axis, "paraminit")
+    first = (axes.in_axis, axes.out_axis) if transposed else (axes.out_axis, axes.in_axis)
+    return (*first, *(axis for axis in range(len(dims)) if axis not in first))
 
 
 def compute_fans(

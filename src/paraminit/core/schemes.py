@@ -15,7 +15,15 @@ from typing import Any
 
 from .._errors import InitError
 from . import validate as _validate
-from .fans import LAYOUTS, Axes, Fans, channel_axes, check_fan_options, compute_fans
+from .fans import (
+    LAYOUTS,
+    Axes,
+    Fans,
+    canonical_axes,
+    channel_axes,
+    check_fan_options,
+    compute_fans,
+)
 from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
 from .spec import InitSpec
 from .structured import zero_matrix
@@ -788,7 +796,25 @@ def resolve(
     }
     ctx = _Context(entry.name, dims, layout, fan_options)
     merged = {**entry.defaults, **options}
-    return entry.build(ctx, merged)
+    spec = entry.build(ctx, merged)
+    order = _element_order(ctx)
+    return spec if order is None else replace(spec, element_order=order)
+
+
+def _element_order(ctx: _Context) -> tuple[int, ...] | None:
+    """The spec's canonical element order (:func:`paraminit.core.fans.canonical_axes`), or
+    None when it is the storage order. An out axis given alone (orthogonal, sparse) comes
+    first and the other axes keep their order."""
+    rank, options = len(ctx.shape), ctx.fan_options
+    if rank < 2:
+        return None
+    if options["in_axis"] is None and options["out_axis"] is not None:
+        out_axis = _out_axis(ctx)
+        order = (out_axis, *(axis for axis in range(rank) if axis != out_axis))
+    else:
+        order = canonical_axes(ctx.shape, ctx.layout, transposed=options["transposed"],
+                               in_axis=options["in_axis"], out_axis=options["out_axis"])
+    return None if order == tuple(range(rank)) else order
 
 
 def validate(scheme: str, options: Mapping[str, Any]) -> None:

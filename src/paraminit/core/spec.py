@@ -135,6 +135,10 @@ class InitSpec:
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
     notes: tuple[str, ...] = ()
+    # The storage axes in the canonical element order (torch's arrangement, whose C-order
+    # index keys the stream: paraminit.core.fans.canonical_axes); None when that is the
+    # storage order itself (the torch layout, 0-D and 1-D tensors).
+    element_order: tuple[int, ...] | None = None
 
     @property
     def parent_std(self) -> float:

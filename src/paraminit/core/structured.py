@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .engines import smallest_k
+from .engines import canonical, smallest_k
 from .spec import InitSpec
 from .stream import Stream
 
@@ -270,5 +270,8 @@ _SAMPLERS = {
 
 
 def structured_values(spec: InitSpec, stream: Stream) -> np.ndarray:
-    """Float64 values of a structured spec (``spec.distribution`` one of the above)."""
-    return _SAMPLERS[spec.distribution](spec, stream)
+    """Float64 values of a structured spec (``spec.distribution`` one of the above), in
+    its storage layout, computed in the canonical element order."""
+    moved = canonical(spec)
+    values = _SAMPLERS[spec.distribution](moved.spec, stream)
+    return values if moved.to_storage is None else values.transpose(moved.to_storage)

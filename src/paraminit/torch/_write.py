@@ -23,6 +23,7 @@ from ..core.engines import (
     STANDARD_NORMAL,
     Box,
     Prepared,
+    canonical,
     fill_box,
     prepare,
     set_num_threads,
@@ -103,6 +104,12 @@ def write_spec(
             f"{function}: the spec's shape {box.box_shape} differs from the tensor's "
             f"{tuple(tensor.shape)}; resolve the spec on tensor.shape"
         )
+    if spec.element_order is not None:  # written through a view in the canonical order
+        moved = canonical(spec, box)
+        write_spec(tensor.permute(spec.element_order), moved.spec, seed=seed,
+                   generator=generator, name=name, function=function, bounds=bounds,
+                   box=moved.box)
+        return tensor
     if seed is None:
         seed = 0 if deterministic else draw_seed(generator)
     stream = Stream(seed, name)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from types import ModuleType
 from typing import NamedTuple
@@ -34,9 +34,10 @@ from .cast import DTYPES, check_representable, clip_bounds
 from .law import ELEMENTWISE, NORMAL, UNIFORM, ElementLaw, element_law
 from .reference import box_indices
 
-__all__ = ["Box", "DTYPES", "ELEMENTWISE", "ElementLaw", "Prepared", "STANDARD_NORMAL",
-           "STANDARD_UNIFORM", "element_law", "engine_name", "fill_box", "flat_values",
-           "prepare", "sample_box", "set_num_threads", "smallest_k"]
+__all__ = ["Box", "Canonical", "DTYPES", "ELEMENTWISE", "ElementLaw", "Prepared",
+           "STANDARD_NORMAL", "STANDARD_UNIFORM", "canonical", "element_law", "engine_name",
+           "fill_box", "flat_values", "prepare", "sample_box", "set_num_threads",
+           "smallest_k"]
 
 ENGINES = ("compiled", "reference")
 
@@ -84,6 +85,42 @@ class Box:
         outer = box_indices(shape[:k - 1], starts[:k - 1], stops[:k - 1])
         run_starts = (outer * np.uint64(shape[k - 1]) + np.uint64(starts[k - 1])) * np.uint64(inner)
         return run_starts, (stops[k - 1] - starts[k - 1]) * inner
+
+
+class Canonical(NamedTuple):
+    """A spec and box in the canonical element order, and the way back to storage.
+
+    ``to_storage`` is the axes argument of ``transpose`` that turns values computed on
+    ``spec.shape`` (canonical) into the storage layout, None when no move is needed.
+    """
+
+    spec: InitSpec
+    box: Box
+    to_storage: tuple[int, ...] | None
+
+
+def canonical(spec: InitSpec, box: Box | None = None) -> Canonical:
+    """``spec`` (and a storage ``box`` of it) moved to the canonical element order of
+    :func:`paraminit.core.fans.canonical_axes`: every engine and structured sampler
+    computes there, so a (seed, name, scheme) gives the same logical tensor in every
+    layout. The axis numbers a structured law keeps (``out_axis``, ``in_axis``,
+    ``spatial_axes``) are renumbered with it."""
+    box = Box.whole(spec.shape) if box is None else box
+    order = spec.element_order
+    if order is None:
+        return Canonical(spec, box, None)
+    position = {axis: index for index, axis in enumerate(order)}
+    params = dict(spec.params)
+    for key in ("out_axis", "in_axis"):
+        if key in params:
+            params[key] = position[params[key]]
+    if "spatial_axes" in params:
+        params["spatial_axes"] = tuple(position[axis] for axis in params["spatial_axes"])
+    moved = replace(spec, shape=tuple(spec.shape[axis] for axis in order), params=params,
+                    element_order=None)
+    moved_box = Box(moved.shape, tuple(box.starts[axis] for axis in order),
+                    tuple(box.stops[axis] for axis in order))
+    return Canonical(moved, moved_box, tuple(int(i) for i in np.argsort(order)))
 
 
 @cache
@@ -187,11 +224,12 @@ def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
 
 def sample_box(spec: InitSpec, stream: Stream, dtype: object = "float32",
                box: Box | None = None) -> np.ndarray:
-    """A new NumPy array of the box's values (the whole tensor by default)."""
-    box = Box.whole(spec.shape) if box is None else box
+    """A new NumPy array of the box's values (the whole tensor by default), in the
+    storage layout, computed in the canonical element order (:func:`canonical`)."""
+    spec, box, to_storage = canonical(spec, box)
     prepared = prepare(spec, dtype)
     if prepared.dtype == "bfloat16":
         raise InitError("NumPy has no bfloat16: sample bfloat16 through paraminit.torch")
     out = np.empty(box.box_shape, dtype=prepared.dtype)
     fill_box(out, prepared, stream, box)
-    return out
+    return out if to_storage is None else np.ascontiguousarray(out.transpose(to_storage))
