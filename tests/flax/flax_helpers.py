@@ -6,6 +6,7 @@ import math
 
 import flax.linen as nn
 import numpy as np
+
 from flax import nnx
 
 Z = 5.0  # |s/sigma - 1| <= Z * sqrt(1 / (2n)): a false alarm with probability ~6e-7
@@ -67,7 +68,8 @@ class Recurrent(nnx.Module):
 class LinenMLP(nn.Module):
     @nn.compact
     def __call__(self, x):
-        return nn.Dense(10)(nn.relu(nn.Dense(32)(x)))
+        x = nn.relu(nn.Dense(32)(x))  # Dense_0: (64, 32)
+        return nn.Dense(10)(x)  # Dense_1: (32, 10)
 
 
 class LinenCNN(nn.Module):

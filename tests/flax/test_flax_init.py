@@ -9,10 +9,10 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 from flax_helpers import CNN, assert_std, mlp, values
 
 import paraminit.flax as pif
+from flax import nnx
 from paraminit import InitError
 from paraminit.plan import InitWarning, Rule
 
@@ -83,7 +83,7 @@ def test_uncovered_warns_and_keeps_strict_raises():
     assert (values(model)["gain"] == 3.0).all()
     fresh = Custom(nnx.Rngs(0))
     before = values(fresh)
-    with pytest.raises(InitError, match="strict=True.*'gain'.*Nothing was written"):
+    with pytest.raises(InitError, match=r"strict=True.*'gain'.*Nothing was written"):
         pif.init(fresh, seed=0, strict=True)
     assert _same(values(fresh), before)
     covered = pif.init(Custom(nnx.Rngs(0)), [Rule("gain", "ones")], strict=True)
@@ -113,7 +113,7 @@ def test_bad_rules_and_unfitting_schemes_leave_the_model_unchanged():
         pif.init(model, 3)
     with pytest.raises(InitError, match=r"cannot initialise 'layers.2.kernel'.*dirac"):
         pif.init(model, [Rule("layers.2.kernel", "dirac")])
-    with pytest.raises(InitError, match="target must be a flax.nnx.Module"):
+    with pytest.raises(InitError, match=r"target must be a flax\.nnx\.Module"):
         pif.init([1, 2])
     with pytest.raises(InitError, match="protect must be"):
         pif.init(model, protect=[3])
@@ -128,7 +128,7 @@ def test_a_failure_while_sampling_writes_nothing():
 
     model = Mixed(nnx.Rngs(0))
     before = values(model)
-    with pytest.raises(InitError, match="'steps'.*dtype int32.*Nothing was written"):
+    with pytest.raises(InitError, match=r"'steps'.*dtype int32.*Nothing was written"):
         pif.init(model, [Rule("steps", "normal", std=1.0)], seed=0)
     assert _same(values(model), before)
 

@@ -15,8 +15,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx, traverse_util
 from flax.core import FrozenDict
+
+from flax import nnx, traverse_util
 
 from .. import numpy as pinp
 from .._errors import InitError

@@ -15,6 +15,7 @@ import flax.linen as linen
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from flax import nnx, traverse_util
 
 from .._errors import InitError
@@ -186,9 +187,11 @@ def _linen_layer(path: tuple[str, ...], traced: dict[tuple[str, ...], linen.Modu
 
     parent = by_name(path[-2]) if len(path) > 1 else None
     owner = by_name(path[-1]) if path else None
-    if owner is None and parent is not None and issubclass(
-            parent, linen.MultiHeadDotProductAttention) and path[-1] in _PROJECTIONS:
-        owner = linen.DenseGeneral  # attention's named projections
+    if owner is None and parent is not None:
+        if issubclass(parent, linen.MultiHeadDotProductAttention) and path[-1] in _PROJECTIONS:
+            owner = linen.DenseGeneral  # attention's named projections
+        elif issubclass(parent, linen.RNNCellBase):
+            owner = linen.Dense  # a cell's ii, hf, ... (DenseParams: the same layout)
     return owner, parent, None
 
 
