@@ -66,3 +66,13 @@ def test_embedding_rows_are_tokens_in_both():
     pif.init(model, seed=0)
     np.testing.assert_array_equal(np.asarray(model.layers[0].embedding.get_value()),
                                   net[0].weight.detach().numpy())
+
+
+def test_conv_transpose_kernel_is_the_torch_weight_moved():
+    net = torch.nn.Sequential(torch.nn.ConvTranspose2d(6, 4, 3))
+    model = nnx.Sequential(nnx.ConvTranspose(6, 4, (3, 3), rngs=nnx.Rngs(0)))
+    pit.init(net, "xavier", seed=0, prefix="layers.")
+    pif.init(model, "xavier", seed=0)
+    weight = net[0].weight.detach().numpy()  # torch (in, out, kh, kw)
+    kernel = np.asarray(model.layers[0].kernel.get_value())  # Flax (kh, kw, in, out)
+    np.testing.assert_array_equal(kernel, np.transpose(weight, (2, 3, 0, 1)))

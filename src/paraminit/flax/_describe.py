@@ -160,7 +160,7 @@ def _norm(layer: Layer, local: str, shape: tuple[int, ...]) -> dict[str, Any] | 
 
 _DESCRIBERS: tuple[tuple[tuple[str, ...], Callable[..., dict[str, Any] | None]], ...] = (
     (("Linear", "Dense", "LinearGeneral", "DenseGeneral", "DenseParams"), _dense),
-    (("ConvTranspose", "Conv", "ConvLocal"), _convolution),
+    (("ConvTranspose", "Conv"), _convolution),
     (("Embed",), _embedding),
     (_NORMS, _norm),
 )

@@ -139,7 +139,8 @@ def init(
     linen = not isinstance(target, nnx.Module)
     if validate.boolean("dry_run", dry_run):
         return (target, plan) if linen else plan
-    values = _sample(plan, slots, seed)
+    tree = traverse_util.flatten_dict(dict(split_variables(target)[0])) if linen else None
+    values = _sample(plan, slots, seed, tree)
     plan.applied = True
     if linen:
         return _replaced(target, slots, values), plan
@@ -170,8 +171,10 @@ def _working_dtype(slot: Slot) -> str:
                     "parameters. Protect it, or make it a float parameter. Nothing was written")
 
 
-def _sample(plan: Plan, slots: list[Slot], seed: int) -> dict[str, jax.Array]:
-    """Every initialised parameter's new array (the model is not touched)."""
+def _sample(plan: Plan, slots: list[Slot], seed: int,
+            tree: Mapping[tuple[str, ...], Any] | None) -> dict[str, jax.Array]:
+    """Every initialised parameter's new array, on the sharding of the current one (the
+    model is not touched; ``tree``: a Linen tree's leaves by key path)."""
     by_parameter = _rows_by_parameter(plan)
     values: dict[str, jax.Array] = {}
     for slot in slots:
@@ -189,7 +192,7 @@ def _sample(plan: Plan, slots: list[Slot], seed: int) -> dict[str, jax.Array]:
                                 "Nothing was written") from None
             _put(matrix, row, block)
         new = jnp.asarray(matrix.reshape(slot.shape)).astype(slot.dtype)
-        sharding = getattr(_current(slot), "sharding", None)
+        sharding = getattr(_current(slot, tree), "sharding", None)
         values[slot.name] = jax.device_put(new, sharding) if sharding is not None else new
     return values
 
