@@ -25,11 +25,12 @@ from .fans import (
     compute_fans,
 )
 from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
-from .spec import InitSpec
+from .spec import InitSpec, truncated_std_factor
 from .structured import zero_matrix
 
 __all__ = [
-    "ALIASES", "REGISTRY", "Scheme", "get_scheme", "random_walk_gain", "resolve", "schemes",
+    "ALIASES", "REGISTRY", "Scheme", "get_scheme", "parent_truncated_normal", "random_walk_gain",
+    "resolve", "schemes",
     "validate",
 ]
 
@@ -826,3 +827,57 @@ def validate(scheme: str, options: Mapping[str, Any]) -> None:
     """
     entry = get_scheme(scheme)
     resolve(entry.name, entry.probe_shape, **options)
+
+
+def parent_truncated_normal(
+    function: str, shape: tuple[int, ...], mean: float, std: float, a: float, b: float
+) -> InitSpec:
+    """N(mean, std²) (``std`` the *parent* std) restricted to absolute [a, b]: torch's
+    ``trunc_normal_`` and, with a = lower·std and b = upper·std, JAX's ``truncated_normal``.
+    ``function`` names the caller in messages; the numbers are already real.
+
+    torch's meaning: N(mean, std²) (``std`` the *parent* std) restricted to absolute [a, b].
+
+    The spec's truncation is in parent-std units, ((a - mean)/std, (b - mean)/std), and its
+    ``std`` is the result's: parent std × the std of N(0, 1) on that interval.
+    """
+    location, sigma, low, high = float(mean), float(std), float(a), float(b)
+    if sigma <= 0:
+        raise InitError(f"{function}: std (the parent std) must be > 0; received std={std!r}")
+    if not low <= high:
+        raise InitError(
+            f"{function}: need a <= b (absolute bounds); received a={a!r}, b={b!r}. Swap them"
+        )
+    options = {"mean": location, "std": sigma, "a": low, "b": high}
+    if low == high:  # the law on a point is the point, as torch (and uniform_(a, a)) give
+        if not math.isfinite(low):
+            raise InitError(f"{function}: a == b must be finite; received a={a!r}, b={b!r}")
+        spec = resolve("constant", shape, value=low)
+        return replace(spec, options=options)
+    truncation = ((low - location) / sigma, (high - location) / sigma)
+    if not truncation[0] < truncation[1]:
+        # [a, b] is narrower than float64 resolves at its distance from mean in stds
+        # (mean=1e39, a=-2, b=2): all the mass lies at the bound nearest mean to within
+        # rounding, or, with mean inside (std ~1e308), the density is flat over [a, b].
+        if low <= location <= high:
+            spec = resolve("uniform", shape, low=low, high=high)
+        else:
+            spec = resolve("constant", shape, value=high if location > high else low)
+        return replace(spec, options=options)
+    result_std = sigma * truncated_std_factor(*truncation)
+    return InitSpec(
+        scheme="truncated_normal",
+        shape=shape,
+        layout="torch",
+        distribution="truncated_normal",
+        mean=location,
+        std=result_std,
+        truncation=truncation,
+        formula=(
+            f"w ~ N({location:g}, {sigma:g}^2) restricted to [{low:g}, {high:g}] (torch "
+            f"trunc_normal_: parent std, absolute bounds); result std {result_std:.7g}"
+        ),
+        paper=REGISTRY["truncated_normal"].paper,
+        options=options,
+        notes=("torch's meaning: std is the parent std and a, b are absolute bounds",),
+    )

@@ -30,7 +30,7 @@ import numpy as np
 from .._errors import InitError
 from . import validate
 
-__all__ = ["MAX_SEED", "STREAM_VERSION", "Stream", "philox4x32_10"]
+__all__ = ["KeyStream", "MAX_SEED", "STREAM_VERSION", "Stream", "philox4x32_10"]
 
 MAX_SEED = 2**64 - 1
 # v2 (paraminit 0.2): the normal and truncated-normal transforms use the engines' shared
@@ -147,3 +147,27 @@ def _check_range(start: int, stop: int) -> tuple[int, int]:
     if stop < start:
         raise InitError(f"stop must be >= start; received start={start!r}, stop={stop!r}")
     return int(start), int(stop)
+
+
+@dataclass(frozen=True)
+class KeyStream(Stream):
+    """The stream of a JAX key: its Philox key and counter tag are the key's four data
+    words ``(key0, key1, tag0, tag1)`` themselves (no SHA-256 of a seed and name), so the
+    same words traced on a device or given to the host give the same values. A sub-stream
+    (the sparse init's mask) hashes the words with its purpose.
+    """
+
+    seed: int = 0
+    words: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        words = tuple(int(w) & _MASK32 for w in self.words)
+        if self.purpose:
+            digest = hashlib.sha256(_DOMAIN + b"/key" + np.asarray(words, dtype="<u4")
+                                    .tobytes() + self.purpose.encode("utf-8")).digest()
+            words = tuple(int(w) for w in np.frombuffer(digest, dtype="<u4")[:4])
+        object.__setattr__(self, "_key", words[:2])
+        object.__setattr__(self, "_tag", words[2:])
+
+    def substream(self, purpose: str) -> Stream:
+        return KeyStream(purpose=validate.text("purpose", purpose), words=self.words)

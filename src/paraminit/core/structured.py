@@ -71,8 +71,7 @@ def _semi_orthogonal(gaussian: Any, method: str = "qr", xp: Any = np) -> Any:
     else:
         q, r = xp.linalg.qr(tall)
         signs = xp.sign(r.diagonal())
-        signs[signs == 0] = 1.0
-        q = q * signs
+        q = q * xp.where(signs == 0, 1.0, signs)
     return q.T if rows < cols else q
 
 

@@ -13,7 +13,6 @@ Errors torch raises as ``ValueError`` raise :class:`paraminit.InitError`, a Valu
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 import warnings
@@ -28,8 +27,8 @@ from ..core import validate as _validate
 from ..core.engines.cast import check_magnitude
 from ..core.engines.law import NORMAL_REACH
 from ..core.gains import gain as _gain
-from ..core.schemes import REGISTRY, resolve
-from ..core.spec import InitSpec, truncated_std_factor
+from ..core.schemes import parent_truncated_normal, resolve
+from ..core.spec import InitSpec
 from ._write import check_dtype, empty_noop, write_spec
 
 __all__ = [
@@ -231,54 +230,11 @@ def _normal_spec(function: str, shape: tuple[int, ...], mean: Any, std: Any) -> 
 def _trunc_normal_spec(
     function: str, shape: tuple[int, ...], mean: Any, std: Any, a: Any, b: Any
 ) -> InitSpec:
-    """torch's meaning: N(mean, std²) (``std`` the *parent* std) restricted to absolute [a, b].
-
-    The spec's truncation is in parent-std units, ((a - mean)/std, (b - mean)/std), and its
-    ``std`` is the result's: parent std × the std of N(0, 1) on that interval.
-    """
-    location = _real(function, "mean", mean)
-    sigma = _real(function, "std", std)
-    low = _real(function, "a", a, allow_inf=True)
-    high = _real(function, "b", b, allow_inf=True)
-    if sigma <= 0:
-        raise InitError(f"{function}: std (the parent std) must be > 0; received std={std!r}")
-    if not low <= high:
-        raise InitError(
-            f"{function}: need a <= b (absolute bounds); received a={a!r}, b={b!r}. Swap them"
-        )
-    options = {"mean": location, "std": sigma, "a": low, "b": high}
-    if low == high:  # the law on a point is the point, as torch (and uniform_(a, a)) give
-        if not math.isfinite(low):
-            raise InitError(f"{function}: a == b must be finite; received a={a!r}, b={b!r}")
-        spec = resolve("constant", shape, value=low)
-        return dataclasses.replace(spec, options=options)
-    truncation = ((low - location) / sigma, (high - location) / sigma)
-    if not truncation[0] < truncation[1]:
-        # [a, b] is narrower than float64 resolves at its distance from mean in stds
-        # (mean=1e39, a=-2, b=2): all the mass lies at the bound nearest mean to within
-        # rounding, or, with mean inside (std ~1e308), the density is flat over [a, b].
-        if low <= location <= high:
-            spec = resolve("uniform", shape, low=low, high=high)
-        else:
-            spec = resolve("constant", shape, value=high if location > high else low)
-        return dataclasses.replace(spec, options=options)
-    result_std = sigma * truncated_std_factor(*truncation)
-    return InitSpec(
-        scheme="truncated_normal",
-        shape=shape,
-        layout="torch",
-        distribution="truncated_normal",
-        mean=location,
-        std=result_std,
-        truncation=truncation,
-        formula=(
-            f"w ~ N({location:g}, {sigma:g}^2) restricted to [{low:g}, {high:g}] (torch "
-            f"trunc_normal_: parent std, absolute bounds); result std {result_std:.7g}"
-        ),
-        paper=REGISTRY["truncated_normal"].paper,
-        options=options,
-        notes=("torch's meaning: std is the parent std and a, b are absolute bounds",),
-    )
+    """torch's meaning (:func:`paraminit.core.schemes.parent_truncated_normal`), with
+    torch's scalars (0-d tensors) accepted."""
+    return parent_truncated_normal(
+        function, shape, _real(function, "mean", mean), _real(function, "std", std),
+        _real(function, "a", a, allow_inf=True), _real(function, "b", b, allow_inf=True))
 
 
 def _random_dtype(tensor: Tensor, function: str) -> None:

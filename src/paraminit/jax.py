@@ -1,0 +1,383 @@
+"""JAX initializers: ``jax.nn.initializers``' names and meanings, paraminit's values.
+
+Every factory returns ``init(key, shape, dtype=jnp.float_, out_sharding=None)``, as
+``jax.nn.initializers`` does, and reads fans from JAX's (..., in, out) layout with
+``in_axis=-2, out_axis=-1`` (``batch_axis`` dims excluded from the receptive field)::
+
+    import paraminit.jax as pij
+    init = pij.he_normal()
+    w = init(jax.random.key(0), (3, 3, 64, 128))          # (kh, kw, in, out)
+    w = init(pij.key(0, "conv1.weight"), (3, 3, 64, 128))  # == the torch weight, moved
+
+The values come from paraminit's counter-based stream (``docs/streams.md``) computed in
+``jax.numpy`` (:mod:`paraminit.core.engines.jax_engine`): uint32 Philox, element by
+element, so an initializer jits, vmaps over keys, and with ``out_sharding`` computes each
+device's shard where it lives. The stream's key and counter tag are the JAX key's data
+words: a 4-word key (:func:`key`, or ``impl="rbg"``) gives them all; a 2-word threefry key
+gives the Philox key, with the tag 0. :func:`key` ``(seed, name)`` builds the key of
+paraminit's ``Stream(seed, name)``, so the values equal ``paraminit.numpy`` and
+``paraminit.torch`` for that (seed, name), in the canonical element order (a Dense kernel
+is the torch Linear weight transposed).
+
+Every paraminit scheme is also here under its own name (``paraminit.schemes()``), with
+paraminit's options (``pij.msra(variance_norm="average")``) and the "jax" layout.
+Low precision: float16 and bfloat16 are sampled in float32 (float64 for the law's
+arithmetic) and cast once. Complex dtypes are refused with an InitError.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import InitError
+from .core import validate as _validate
+from .core.engines import ELEMENTWISE, STANDARD_NORMAL, canonical, prepare
+from .core.engines.cast import cast_array
+from .core.engines.jax_engine import element_values
+from .core.fans import canonical_axes
+from .core.schemes import ALIASES, REGISTRY, parent_truncated_normal, resolve, validate
+from .core.spec import InitSpec
+from .core.stream import KeyStream, Stream
+from .core.structured import matrix_shape, orthogonal_from_gaussian, structured_values
+
+__all__ = [
+    "constant", "delta_orthogonal", "factory", "glorot_normal", "glorot_uniform",
+    "he_normal", "he_uniform", "kaiming_normal", "kaiming_uniform", "key", "lecun_normal",
+    "lecun_uniform", "normal", "ones", "orthogonal", "truncated_normal", "uniform",
+    "variance_scaling", "xavier_normal", "xavier_uniform", "zeros",
+]
+
+Initializer = Callable[..., jax.Array]
+_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
+_DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+# Schemes whose values need no randomness: computed on the host, constants under jit.
+_DETERMINISTIC = ("identity", "dirac", "identity_hadamard")
+
+
+def key(seed: int, name: str = "") -> jax.Array:
+    """The JAX key (``impl="rbg"``, four data words) of paraminit's ``Stream(seed, name)``.
+
+    An initializer called with it gives the values ``paraminit.numpy.sample(..., seed=seed,
+    name=name)`` gives, and the torch adapter writes, for the same scheme.
+    """
+    stream = Stream(seed, _validate.text("name", name))
+    words = np.array([*stream.key, *stream.tag], dtype=np.uint32)
+    return jax.random.wrap_key_data(words, impl="rbg")
+
+
+def _words(rng: Any) -> jax.Array:
+    """The four uint32 stream words of a JAX key (typed or raw uint32 data)."""
+    if isinstance(rng, (int, np.integer)) or not hasattr(rng, "dtype"):
+        raise InitError(f"key must be a JAX PRNG key (jax.random.key(0) or paraminit.jax.key"
+                        f"(seed, name)); received {_validate.show(rng)}")
+    data = jax.random.key_data(rng) if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key) else rng
+    if data.dtype != jnp.uint32 or data.ndim != 1 or data.shape[0] not in (2, 4):
+        raise InitError(
+            f"key must be one JAX key: its data 2 or 4 uint32 words; received data of shape "
+            f"{tuple(data.shape)} and dtype {data.dtype}. vmap over a batch of keys instead "
+            "of passing them together")
+    if data.shape[0] == 2:
+        data = jnp.concatenate([data, jnp.zeros(2, dtype=jnp.uint32)])
+    return data
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:  # jnp.float_ is float32 unless x64 is on, as in jax.nn.initializers
+        resolved = jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    except TypeError:
+        resolved = None
+    if resolved is not None and jnp.issubdtype(resolved, jnp.complexfloating):
+        raise InitError(f"dtype {resolved.name} is complex; paraminit.jax samples real dtypes "
+                        f"({', '.join(_DTYPES)}): sample the real and imaginary parts "
+                        "apart, each with its own key")
+    if resolved is None or resolved.name not in _DTYPES:
+        raise InitError(f"dtype must be one of {', '.join(_DTYPES)}; received {dtype!r}")
+    return resolved.name
+
+
+def _sharded(compute: Callable[[jax.Array], jax.Array], words: jax.Array,
+             out_sharding: Any) -> jax.Array:
+    if out_sharding is None:
+        return compute(words)
+    # element-wise from iota: XLA's partitioner computes each device's shard locally
+    return jax.jit(compute, out_shardings=out_sharding)(words)
+
+
+def _host(spec: InitSpec, words: jax.Array, dtype: str) -> jax.Array:
+    """A structured law that needs the whole tensor on the host, through a callback (so it
+    traces and jits): float32 or float64 values, cast once on the device."""
+    work = "float64" if dtype == "float64" else "float32"
+
+    def compute(data: np.ndarray) -> np.ndarray:
+        stream = KeyStream(words=tuple(int(w) for w in np.asarray(data)))
+        return cast_array(structured_values(spec, stream), work)
+
+    with jax.enable_x64(True):
+        result = jax.ShapeDtypeStruct(spec.shape, jnp.dtype(work))
+        values = jax.pure_callback(compute, result, words, vmap_method="sequential")
+        return values.astype(jnp.dtype(dtype))
+
+
+def _orthogonal(spec: InitSpec, words: jax.Array, dtype: str) -> jax.Array:
+    """Orthogonal in jax.numpy: the Gaussian of the canonical (rows, cols) matrix from the
+    stream, QR in float64, moved to the storage layout."""
+    moved = canonical(spec)
+    rows, cols = matrix_shape(moved.spec)
+    gaussian = element_values(STANDARD_NORMAL, "float64", (-math.inf, math.inf), words,
+                              (rows, cols))
+    with jax.enable_x64(True):
+        values = orthogonal_from_gaussian(moved.spec, gaussian, jnp)
+        if moved.to_storage is not None:
+            values = jnp.transpose(values, moved.to_storage)
+        return values.astype(jnp.float32).astype(jnp.dtype(dtype)) if dtype != "float64" \
+            else values
+
+
+def sample(spec: InitSpec, rng: Any, dtype: Any = "float32",
+           out_sharding: Any = None) -> jax.Array:
+    """The values of a resolved spec for one JAX key, as a jax array of ``dtype``."""
+    name = _dtype_name(dtype)
+    words = _words(rng)
+    if spec.distribution in ELEMENTWISE:
+        law, name, clip = prepare(spec, name)
+
+        def compute(data: jax.Array) -> jax.Array:
+            return element_values(law, name, clip, tuple(data), spec.shape,
+                                  spec.element_order)
+
+        return _sharded(compute, words, out_sharding)
+    if spec.distribution in _DETERMINISTIC:
+        values = jnp.asarray(cast_array(structured_values(spec, Stream(0)),
+                                        "float64" if name == "float64" else "float32"))
+        return _sharded(lambda _: values.astype(jnp.dtype(name)), words, out_sharding)
+    if spec.distribution == "orthogonal":
+        return _sharded(lambda data: _orthogonal(spec, data, name), words, out_sharding)
+    return _sharded(lambda data: _host(spec, data, name), words, out_sharding)
+
+
+def _make(build: Callable[[tuple[int, ...]], InitSpec], label: str) -> Initializer:
+    def init(key: Any, shape: Sequence[int], dtype: Any = jnp.float_,
+             out_sharding: Any = None) -> jax.Array:
+        spec = build(_validate.shape(shape))
+        return sample(spec, key, dtype, out_sharding)
+
+    init.__name__ = init.__qualname__ = label
+    return init
+
+
+def factory(scheme: str, *, layout: str = "jax", **options: Any) -> Initializer:
+    """A JAX initializer for any paraminit scheme, options checked now."""
+    validate(scheme, {"layout": layout, **options})
+    init = _make(lambda shape: resolve(scheme, shape, layout=layout, **options), scheme)
+    init.__doc__ = f"{REGISTRY[ALIASES.get(scheme, scheme)].summary} (paraminit.jax.{scheme})"
+    return init
+
+
+def _axes(shape: tuple[int, ...], axis: int | Sequence[int], argument: str) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    rank = len(shape)
+    return tuple(_validate.integer(argument, a, minimum=-rank, maximum=rank - 1,
+                                   hint=f" for shape {shape}") % rank for a in axes)
+
+
+def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
+              batch_axis: Any) -> tuple[float, float, tuple[int, ...], tuple[int, ...]]:
+    """JAX's ``_compute_fans``: fan_in = prod(in dims) x receptive field, fan_out =
+    prod(out dims) x receptive field, the receptive field the product of the other
+    non-batch dims; 0-D is (1, 1) and 1-D (n, n)... as JAX reads it."""
+    if len(shape) < 2:
+        raise InitError(f"variance scaling needs a shape of at least 2 dims (in and out); "
+                        f"received shape {shape}. Initialise biases with zeros or normal")
+    ins, outs = _axes(shape, in_axis, "in_axis"), _axes(shape, out_axis, "out_axis")
+    batch = _axes(shape, batch_axis, "batch_axis")
+    if set(ins) & set(outs) or (set(ins) | set(outs)) & set(batch):
+        raise InitError(f"in_axis {ins}, out_axis {outs} and batch_axis {batch} must be "
+                        f"distinct axes of shape {shape}")
+    receptive = math.prod(shape) / math.prod(shape[a] for a in (*ins, *outs, *batch))
+    fan_in = math.prod(shape[a] for a in ins) * receptive
+    fan_out = math.prod(shape[a] for a in outs) * receptive
+    if fan_in == 0 or fan_out == 0:
+        raise InitError(f"shape {shape} has fan_in {fan_in:g} and fan_out {fan_out:g}: "
+                        "variance scaling divides by them; give every axis a size > 0")
+    return fan_in, fan_out, ins, outs
+
+
+def _element_order(shape: tuple[int, ...], ins: tuple[int, ...],
+                   outs: tuple[int, ...]) -> tuple[int, ...] | None:
+    if len(ins) == 1 and len(outs) == 1:
+        order = canonical_axes(shape, "jax", in_axis=ins[0], out_axis=outs[0])
+    else:  # multi-axis kernels (DenseGeneral): outs, ins, then the rest
+        order = (*outs, *ins, *(a for a in range(len(shape)) if a not in (*ins, *outs)))
+    return None if order == tuple(range(len(shape))) else order
+
+
+def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = -2,
+                     out_axis: Any = -1, batch_axis: Any = (),
+                     dtype: Any = jnp.float_) -> Initializer:
+    """``jax.nn.initializers.variance_scaling``: variance ``scale / n`` with n the fan of
+    ``mode`` (He et al. 2015 §2.2; Glorot & Bengio 2010 §4.2; LeCun et al. 1998 §4.6).
+
+    ``distribution`` is ``"truncated_normal"`` (cut at ±2 stds, the parent std divided by
+    0.87962566103423978 so the *result* has the variance), ``"normal"`` or ``"uniform"``
+    (bound sqrt(3 scale / n)); JAX's ``"untruncated_normal"`` is ``"normal"``.
+    """
+    scale = _validate.real("scale", scale, positive=True)
+    _validate.choice("mode", mode, _MODES)
+    distribution = "normal" if distribution == "untruncated_normal" else distribution
+    _validate.choice("distribution", distribution, _DISTRIBUTIONS)
+    default = dtype
+
+    def build(shape: tuple[int, ...]) -> InitSpec:
+        fan_in, fan_out, ins, outs = _jax_fans(shape, in_axis, out_axis, batch_axis)
+        # the 2-D (out, in) weight with these fans carries the law; the shape is restored
+        flat = resolve("variance_scaling", (int(round(fan_out)), int(round(fan_in))),
+                       scale=scale, mode=mode, distribution=distribution)
+        return replace(flat, shape=shape, layout="jax",
+                       element_order=_element_order(shape, ins, outs))
+
+    init = _make(build, "variance_scaling")
+
+    def with_default(key: Any, shape: Sequence[int], dtype: Any = default,
+                     out_sharding: Any = None) -> jax.Array:
+        return init(key, shape, dtype, out_sharding)
+
+    with_default.__name__ = with_default.__qualname__ = "variance_scaling"
+    return with_default
+
+
+def _preset(scale: float, mode: str, distribution: str, label: str):
+    def make(in_axis: Any = -2, out_axis: Any = -1, batch_axis: Any = (),
+             dtype: Any = jnp.float_) -> Initializer:
+        return variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis,
+                                dtype)
+
+    make.__name__ = make.__qualname__ = label
+    make.__doc__ = (f"``jax.nn.initializers.{label}``: variance_scaling({scale:g}, "
+                    f"{mode!r}, {distribution!r}).")
+    return make
+
+
+glorot_normal = xavier_normal = _preset(1.0, "fan_avg", "truncated_normal", "glorot_normal")
+glorot_uniform = xavier_uniform = _preset(1.0, "fan_avg", "uniform", "glorot_uniform")
+he_normal = kaiming_normal = _preset(2.0, "fan_in", "truncated_normal", "he_normal")
+he_uniform = kaiming_uniform = _preset(2.0, "fan_in", "uniform", "he_uniform")
+lecun_normal = _preset(1.0, "fan_in", "truncated_normal", "lecun_normal")
+lecun_uniform = _preset(1.0, "fan_in", "uniform", "lecun_uniform")
+
+
+def _fixed(spec_of: Callable[[tuple[int, ...]], InitSpec], label: str,
+           dtype: Any) -> Initializer:
+    init = _make(spec_of, label)
+
+    def with_default(key: Any, shape: Sequence[int], dtype: Any = dtype,
+                     out_sharding: Any = None) -> jax.Array:
+        return init(key, shape, dtype, out_sharding)
+
+    with_default.__name__ = with_default.__qualname__ = label
+    return with_default
+
+
+def zeros(key: Any, shape: Sequence[int], dtype: Any = jnp.float_,
+          out_sharding: Any = None) -> jax.Array:
+    """``jax.nn.initializers.zeros``."""
+    return _fixed(lambda s: resolve("zeros", s), "zeros", dtype)(key, shape, dtype,
+                                                                 out_sharding)
+
+
+def ones(key: Any, shape: Sequence[int], dtype: Any = jnp.float_,
+         out_sharding: Any = None) -> jax.Array:
+    """``jax.nn.initializers.ones``."""
+    return _fixed(lambda s: resolve("ones", s), "ones", dtype)(key, shape, dtype,
+                                                              out_sharding)
+
+
+def constant(value: float, dtype: Any = jnp.float_) -> Initializer:
+    """``jax.nn.initializers.constant(value)``: every element ``value``."""
+    value = _validate.real("value", value)
+    return _fixed(lambda s: resolve("constant", s, value=value), "constant", dtype)
+
+
+def normal(stddev: float = 1e-2, dtype: Any = jnp.float_) -> Initializer:
+    """``jax.nn.initializers.normal(stddev)``: N(0, stddev²)."""
+    stddev = _validate.real("stddev", stddev, positive=True)
+    return _fixed(lambda s: resolve("normal", s, std=stddev), "normal", dtype)
+
+
+def uniform(scale: float = 1e-2, dtype: Any = jnp.float_) -> Initializer:
+    """``jax.nn.initializers.uniform(scale)``: U[0, scale), one-sided as JAX's (not
+    symmetric about 0)."""
+    scale = _validate.real("scale", scale, positive=True)
+    return _fixed(lambda s: resolve("uniform", s, low=0.0, high=scale), "uniform", dtype)
+
+
+def truncated_normal(stddev: float = 1e-2, dtype: Any = jnp.float_, lower: float = -2.0,
+                     upper: float = 2.0) -> Initializer:
+    """``jax.nn.initializers.truncated_normal``: ``stddev`` times a standard normal cut to
+    [lower, upper]. ``stddev`` is the *parent* std (JAX's meaning), so the result's std is
+    ``stddev * 0.8796`` for the default ±2."""
+    stddev = _validate.real("stddev", stddev, positive=True)
+    lower = _validate.real("lower", lower, allow_inf=True)
+    upper = _validate.real("upper", upper, allow_inf=True)
+    if not lower < upper:
+        raise InitError(f"truncated_normal needs lower < upper; received lower={lower!r}, "
+                        f"upper={upper!r}")
+    return _fixed(lambda s: parent_truncated_normal(
+        "truncated_normal", s, 0.0, stddev, lower * stddev, upper * stddev),
+        "truncated_normal", dtype)
+
+
+def orthogonal(scale: float = 1.0, column_axis: int = -1,
+               dtype: Any = jnp.float_) -> Initializer:
+    """``jax.nn.initializers.orthogonal``: ``scale`` times a Haar matrix of the
+    ``column_axis`` against the other dims (Saxe et al. 2014 §3; Mezzadri 2007)."""
+    scale = _validate.real("scale", scale, positive=True)
+    column_axis = _validate.integer("column_axis", column_axis)
+
+    def build(shape: tuple[int, ...]) -> InitSpec:
+        if len(shape) < 2:
+            raise InitError(f"orthogonal needs a shape of at least 2 dims; received {shape}")
+        return resolve("orthogonal", shape, out_axis=column_axis % len(shape)
+                       if -len(shape) <= column_axis < len(shape) else column_axis,
+                       gain=scale)
+
+    return _fixed(build, "orthogonal", dtype)
+
+
+def delta_orthogonal(scale: float = 1.0, column_axis: int = -1,
+                     dtype: Any = jnp.float_) -> Initializer:
+    """``jax.nn.initializers.delta_orthogonal`` (Xiao et al. 2018, Algorithm 2): an
+    orthogonal (in, out) matrix at the centre tap (k-1)//2 of a (*k, in, out) kernel with
+    in <= out, zeros elsewhere."""
+    scale = _validate.real("scale", scale, positive=True)
+    if column_axis != -1:
+        raise InitError(f"delta_orthogonal supports column_axis=-1 (the out channels, "
+                        f"last); received column_axis={column_axis!r}")
+
+    def build(shape: tuple[int, ...]) -> InitSpec:
+        if len(shape) not in (3, 4, 5):
+            raise InitError(f"delta_orthogonal needs a 3-D, 4-D or 5-D (*k, in, out) kernel; "
+                            f"received shape {shape}")
+        if shape[-2] > shape[-1]:
+            raise InitError(f"delta_orthogonal needs in <= out channels; received shape "
+                            f"{shape} (in {shape[-2]}, out {shape[-1]})")
+        return resolve("delta_orthogonal", shape, layout="jax", gain=scale, center="jax")
+
+    return _fixed(build, "delta_orthogonal", dtype)
+
+
+def __getattr__(attribute: str) -> Callable[..., Initializer]:
+    if attribute in REGISTRY or attribute in ALIASES:
+        return lambda **options: factory(attribute, **options)
+    raise AttributeError(f"module 'paraminit.jax' has no attribute {attribute!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *REGISTRY, *ALIASES})
