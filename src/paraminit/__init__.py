@@ -1,8 +1,10 @@
 """paraminit: correct, explained, reproducible parameter initialization.
 
 The top level imports no framework. ``paraminit.numpy`` is the reference backend;
-``paraminit.torch`` is a drop-in for ``torch.nn.init``; ``paraminit.keras`` holds Keras 3
-initializers (imported, with keras, only when that submodule is).
+``paraminit.torch`` is a drop-in for ``torch.nn.init``; ``paraminit.jax`` has
+``jax.nn.initializers``' names; ``paraminit.flax`` initialises Flax NNX modules and Linen
+params trees; ``paraminit.keras`` holds Keras 3 initializers (each imports its framework
+only when that submodule is imported).
 
 Example:
     >>> import paraminit as pi
@@ -71,10 +73,12 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
-    if name in ("numpy", "torch", "keras", "theory", "cli", "core", "experiments", "report"):
+    if name in ("numpy", "torch", "jax", "flax", "keras", "theory", "cli", "core",
+                "experiments", "report"):
         return import_module(f"paraminit.{name}")
     raise AttributeError(f"module 'paraminit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, "__version__", "keras", "numpy", "theory", "torch"])
+    return sorted([*__all__, "__version__", "flax", "jax", "keras", "numpy", "theory",
+                   "torch"])

@@ -88,7 +88,11 @@ class ParamInfo:
     """One distinct parameter of a model as the planner sees it.
 
     Attributes:
-        name: the qualified name (``"encoder.0.weight"``); it keys the random stream.
+        name: the qualified name (``"encoder.0.weight"``) rules and plans use.
+        stream: the name keying the parameter's random stream; ``name`` when empty. An
+            adapter whose framework names parameters differently gives the torch-style name
+            here (Flax's ``"fc.kernel"`` streams as ``"fc.weight"``), so the same model in
+            two frameworks draws the same values.
         shape: the *global* shape (the whole tensor, also when it is stored sharded).
         role: one of :data:`ROLES`, or ``"other"`` for a parameter no describer knows.
         kind: what it is to its layer (:class:`Kind`).
@@ -141,9 +145,11 @@ class ParamInfo:
     block_sizes: tuple[int, ...] = ()
     block_groups: int = 1
     stacked: bool = False
+    stream: str = ""
 
     def __post_init__(self) -> None:
         validate.text("name", self.name)
+        object.__setattr__(self, "stream", validate.text("stream", self.stream) or self.name)
         object.__setattr__(self, "shape", validate.shape(self.shape))
         validate.choice(f"{self.name}: role", self.role, (*ROLES, "other"))
         try:

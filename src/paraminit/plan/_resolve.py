@@ -120,12 +120,13 @@ class _RuleSet:
 class PlanRow:
     """One parameter, or one block of a gate-stacked parameter, and how it is initialised.
 
-    ``name`` keys the random stream: the qualified parameter name, with ``[block]``
-    appended for a block (``"rnn.weight_hh_l0[f]"``). ``status`` is ``"init"``,
-    ``"protected"`` (kept as is) or ``"uncovered"`` (no rule and no preset entry: kept as
-    is, reported by the adapter's ``audit``). ``std_scale`` (with ``reason``) is the
-    multiplier the rule put on the scheme's spread, ``lr_scale`` a learning-rate multiplier
-    for the optimiser (None: none given).
+    ``name`` is the qualified parameter name, with ``[block]`` appended for a block
+    (``"rnn.weight_hh_l0[f]"``); ``stream`` keys the random stream: the parameter's
+    :attr:`~paraminit.plan.ParamInfo.stream` with the same suffix (``name`` when empty).
+    ``status`` is ``"init"``, ``"protected"`` (kept as is) or ``"uncovered"`` (no rule and
+    no preset entry: kept as is, reported by the adapter's ``audit``). ``std_scale`` (with
+    ``reason``) is the multiplier the rule put on the scheme's spread, ``lr_scale`` a
+    learning-rate multiplier for the optimiser (None: none given).
     """
 
     name: str
@@ -146,6 +147,11 @@ class PlanRow:
     std_scale: float | None = None
     lr_scale: float | None = None
     reason: str | None = None
+    stream: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.stream:
+            object.__setattr__(self, "stream", self.name)
 
     @property
     def rows(self) -> tuple[int, int] | None:
@@ -192,8 +198,9 @@ class PlanRow:
     def to_dict(self) -> dict[str, Any]:
         spec = self.spec
         return {
-            "name": self.name, "parameter": self.parameter, "module": self.module,
-            "module_type": self.module_type, "role": self.role, "status": self.status,
+            "name": self.name, "stream": self.stream, "parameter": self.parameter,
+            "module": self.module, "module_type": self.module_type, "role": self.role,
+            "status": self.status,
             "rule": self.rule, "scheme": self.scheme, "shape": list(self.shape),
             "block": self.block, "fan_in": self.fan_in, "fan_out": self.fan_out,
             "std": self.std, "bound": self.bound,
@@ -361,9 +368,10 @@ def _resolve_choice(info: ParamInfo, choice: _Choice) -> list[PlanRow]:
                 fans = compute_fans(block_shape, **fan_options)
             except InitError:
                 fans = None
-        name = info.name if label is None else f"{info.name}[{label}]"
+        suffix = "" if label is None else f"[{label}]"
         rows.append(PlanRow(
-            name=name, parameter=info.name, module=info.module,
+            name=info.name + suffix, stream=info.stream + suffix, parameter=info.name,
+            module=info.module,
             module_type=info.module_type, role=info.role, status="init", rule=choice.source,
             scheme=spec.scheme, shape=block_shape, block=label, place=place, spec=spec,
             aliases=aliases, notes=notes, fans=fans, std_scale=scale,
@@ -398,7 +406,7 @@ def resolve_plan(params: Sequence[ParamInfo], rules: Sequence[Rule], preset: str
     rows: list[PlanRow] = []
     for info in params:
         names = info.names
-        base = dict(name=info.name, parameter=info.name, module=info.module,
+        base = dict(name=info.name, stream=info.stream, parameter=info.name, module=info.module,
                     module_type=info.module_type, role=info.role, shape=info.shape,
                     aliases=names[1:])
         if any(fnmatchcase(name, p) for p in protect for name in names):

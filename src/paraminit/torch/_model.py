@@ -7,13 +7,10 @@ put in place of them): an error at any step leaves the model untouched.
 
 from __future__ import annotations
 
-import json
-import math
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +21,8 @@ from .._errors import InitError
 from ..core import validate
 from ..core.engines import ELEMENTWISE, Box
 from ..core.stream import _check_seed
-from ..plan import BlockPlace, InitWarning, ParamInfo, Plan, PlanRow, resolve_plan
-from ..plan._resolve import number_text, text_table
+from ..plan import BlockPlace, ParamInfo, Plan, PlanRow, resolve_plan
+from ..plan._audit import Audit, AuditRecord, check_covered, measure_rows, plan_findings
 from ..plan.recipes import normalise
 from ._describe import Binding, describe, modules_by_name
 from ._sharded import local_box, local_tensor, materialise
@@ -116,7 +113,8 @@ def init(
     plan = resolve_plan([slot.info for slot in slots], rule_list, preset, seed=seed,
                         protect=patterns, prefix=prefix, is_instance=is_instance)
     target = torch.device(device) if device is not None else None
-    _check_covered(plan, validate.boolean("strict", strict), warn=not dry_run)
+    check_covered(plan, validate.boolean("strict", strict), warn=not dry_run,
+                  fix="register_describer for their layer type")
     _check_meta(plan, slots, target)
     buffers = _meta_buffers(model, prefix, target)
     if dry_run:
@@ -129,25 +127,6 @@ def init(
         setattr(module, name, tensor)
     plan.applied = True
     return plan
-
-
-def _check_covered(plan: Plan, strict: bool, *, warn: bool) -> None:
-    """One warning (or, strict, an error) naming every parameter no rule covers; a dry run
-    only shows them (status ``uncovered`` in the plan)."""
-    uncovered = [row for row in plan if row.status == "uncovered"]
-    if not uncovered:
-        return
-    shown = ", ".join(f"{row.name!r} ({row.module_type}, shape {row.shape})"
-                      for row in uncovered[:5])
-    more = f" and {len(uncovered) - 5} more" if len(uncovered) > 5 else ""
-    message = (f"{len(uncovered)} parameter(s) are covered by no rule and no preset entry and "
-               f"keep what their constructor gave them: {shown}{more}. Fix: add a Rule "
-               f"selecting them (e.g. Rule({uncovered[0].name!r}, 'normal', std=0.02)), "
-               "register_describer for their layer type, or protect them")
-    if strict:
-        raise InitError(f"strict=True: {message}. Nothing was written")
-    if warn:
-        warnings.warn(message, InitWarning, stacklevel=3)
 
 
 def _check_meta(plan: Plan, slots: list[Binding], device: torch.device | None) -> None:
@@ -357,12 +336,12 @@ def _write_row(tensor: torch.Tensor, box: Box, row: PlanRow, seed: int) -> None:
         view, part, run = tensor, Box.whole(()), 0
     whole = part == Box.whole(spec.shape)
     if whole or (spec.distribution in ELEMENTWISE and view.dtype.is_floating_point):
-        write_spec(view, spec, seed=seed, name=row.name, function="paraminit.torch.init",
+        write_spec(view, spec, seed=seed, name=row.stream, function="paraminit.torch.init",
                    box=None if whole else part)
     else:
         # A structured law (or exact integers) is computed whole, and this rank keeps its part.
         full = torch.empty(spec.shape, dtype=view.dtype, device=view.device)
-        write_spec(full, spec, seed=seed, name=row.name, function="paraminit.torch.init")
+        write_spec(full, spec, seed=seed, name=row.stream, function="paraminit.torch.init")
         view.copy_(full[tuple(slice(a, b) for a, b in zip(part.starts, part.stops, strict=True))])
     if run is None:  # interleaved or stacked: scattered into place along the block's axis
         assert here is not None
@@ -387,86 +366,6 @@ def _apply(slots: list[Binding], values: dict[str, torch.Tensor]) -> None:
 # ---------------------------------------------------------------------------------------
 # audit
 
-AuditKind = Literal["uncovered", "initialised_twice", "std_mismatch", "tied_conflict"]
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One finding of :func:`audit`."""
-
-    kind: AuditKind
-    name: str
-    message: str
-    measured: float | None = None
-    target: float | None = None
-    tolerance: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "message": self.message,
-                "measured": self.measured, "target": self.target, "tolerance": self.tolerance}
-
-
-class Audit(list):
-    """The findings of :func:`audit`: a list of :class:`AuditRecord` (empty when all is well)
-    that prints as a table and serialises to JSON.
-
-    ``plan`` is the plan audited and ``measured`` each plan row's measured std of the
-    values the model holds (by row name): :meth:`table` puts them beside the targets.
-    """
-
-    def __init__(self, records: Iterable[AuditRecord] = (), *, plan: Plan | None = None,
-                 measured: dict[str, float] | None = None) -> None:
-        super().__init__(records)
-        self.plan = plan
-        self.measured = dict(measured or {})
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """One dict per plan row: name, module, scheme, fans, target std and bound, the
-        measured std (None where there are no values) and the status (``ok``, or the
-        kinds of the row's findings)."""
-        findings: dict[str, list[str]] = {}
-        for record in self:
-            findings.setdefault(record.name, []).append(record.kind)
-        out = []
-        for row in self.plan or ():
-            kinds = findings.get(row.name) or findings.get(row.parameter) or []
-            status = ", ".join(dict.fromkeys(kinds)) or ("ok" if row.status == "init"
-                                                          else row.status)
-            out.append({"name": row.name, "module": row.module_type,
-                        "scheme": row.scheme_text, "fan_in": row.fan_in,
-                        "fan_out": row.fan_out, "std": row.std, "bound": row.bound,
-                        "measured_std": self.measured.get(row.name), "status": status})
-        return out
-
-    def table(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-        """:meth:`to_records` as columns and string rows (for ``render_table``)."""
-        rows = [(r["name"], r["module"], r["scheme"],
-                 *map(number_text, (r["fan_in"], r["fan_out"], r["std"], r["bound"],
-                                    r["measured_std"])), r["status"])
-                for r in self.to_records()]
-        return _AUDIT_COLUMNS, rows
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """``{"findings": [...], "parameters": [...]}``: the records and the table's rows."""
-        return json.dumps({"findings": [record.to_dict() for record in self],
-                           "parameters": self.to_records()}, indent=indent)
-
-    def __str__(self) -> str:
-        head = (f"audit: {len(self)} finding(s)\n" + text_table(
-            ("kind", "name", "message"), [(r.kind, r.name, r.message) for r in self])
-            if self else "audit: nothing to report")
-        if not self.plan:
-            return head
-        columns, rows = self.table()
-        return f"{head}\n\n{text_table(columns, rows)}"
-
-    __repr__ = list.__repr__
-
-
-_AUDIT_COLUMNS = ("name", "module", "scheme", "fan_in", "fan_out", "std", "bound",
-                  "measured", "status")
-
-
 def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
           std: bool = True) -> Audit:
     """What an initialisation of ``model`` left wrong or unexplained.
@@ -490,34 +389,16 @@ def audit(model: nn.Module, plan: Plan | None = None, *, z: float = 5.0,
                         f"default preset's); received {validate.show(plan)}")
     if plan is None:
         plan = init(model, dry_run=True)
-    records: list[AuditRecord] = []
+    records = plan_findings(plan)
     current = {slot.name: slot for slot in describe(model, plan.prefix)}
     planned = {row.parameter for row in plan}
-    conflicts: set[str] = set()
-    for row in plan:
-        if row.status == "uncovered":
-            records.append(AuditRecord(
-                "uncovered", row.name,
-                f"{row.name!r} ({row.module_type}, shape {row.shape}) is covered by no rule and "
-                "no preset entry: it keeps whatever its constructor did. Add a Rule selecting "
-                "it (e.g. by its name) or protect it"))
-        if row.parameter not in conflicts:
-            for note in row.notes:
-                if note.startswith("tied parameter"):
-                    conflicts.add(row.parameter)
-                    records.append(AuditRecord("tied_conflict", row.parameter, note))
     for name, slot in current.items():
         if name not in planned and not _any_alias_planned(slot, planned):
             records.append(AuditRecord("uncovered", name, f"{name!r} is not in the plan"))
     records += _shared_memory(list(current.values()))
-    measured: dict[str, float] = {}
-    for row, slot, flat in _values_by_row(plan, current):  # one row's float64 copy at a time
-        if flat.size:
-            measured[row.name] = float(np.std(flat))
-        found = _std_check(row, slot, flat, z) if std else None
-        if found is not None:
-            records.append(found)
-    return Audit(records, plan=plan, measured=measured)
+    found, measured = measure_rows(((row, flat, _eps(slot.param)) for row, slot, flat
+                                    in _values_by_row(plan, current)), z=z, std=std)
+    return Audit(records + found, plan=plan, measured=measured)
 
 
 def _any_alias_planned(slot: Binding, planned: set[str]) -> bool:
@@ -570,31 +451,6 @@ def _values_by_row(plan: Plan, current: dict[str, Binding]
             yield row, slot, _row_values(slot, row)
 
 
-def _std_check(row: PlanRow, slot: Binding, flat: np.ndarray, z: float) -> AuditRecord | None:
-    """A ``std_mismatch`` finding when the row's values ``flat`` depart from its law."""
-    spec, n = row.spec, flat.size
-    if row.status != "init" or spec is None or n == 0:
-        return None
-    if spec.distribution == "constant":
-        eps = float(torch.finfo(slot.param.dtype).eps) if slot.param.is_floating_point() \
-            else 0.0
-        tolerance = 4 * eps * max(1.0, abs(spec.mean))
-        worst = float(np.max(np.abs(flat - spec.mean)))
-        if worst > tolerance:
-            return AuditRecord(
-                "std_mismatch", row.name,
-                f"{row.name!r} should be the constant {spec.mean:g}; a value is "
-                f"{worst:.3g} away", measured=worst, target=0.0, tolerance=tolerance)
-        return None
-    if n < 2 or spec.std <= 0:
-        return None
-    measured = float(np.std(flat))
-    tolerance = z * math.sqrt(1.0 / (2.0 * n))
-    if abs(measured / spec.std - 1.0) > tolerance:
-        return AuditRecord(
-            "std_mismatch", row.name,
-            f"{row.name!r} has std {measured:.6g}, the plan's {spec.scheme} targets "
-            f"{spec.std:.6g}: |s/sigma - 1| = {abs(measured / spec.std - 1):.3g} > "
-            f"z*sqrt(1/(2n)) = {tolerance:.3g} (z = {z:g}, n = {n})",
-            measured=measured, target=spec.std, tolerance=tolerance)
-    return None
+def _eps(param: torch.Tensor) -> float:
+    """The machine epsilon of a floating parameter's dtype (0: exact dtypes)."""
+    return float(torch.finfo(param.dtype).eps) if param.is_floating_point() else 0.0
