@@ -31,9 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from . import numpy as _numpy
 from ._errors import InitError

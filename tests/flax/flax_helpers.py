@@ -6,7 +6,6 @@ import math
 
 import flax.linen as nn
 import numpy as np
-
 from flax import nnx
 
 Z = 5.0  # |s/sigma - 1| <= Z * sqrt(1 / (2n)): a false alarm with probability ~6e-7

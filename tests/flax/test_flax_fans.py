@@ -13,10 +13,10 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from flax_helpers import CNN, Block, Recurrent, assert_std, mlp, values
 
 import paraminit.flax as pif
-from flax import nnx
 from paraminit.plan import Kind
 
 

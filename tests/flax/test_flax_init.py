@@ -9,10 +9,10 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from flax_helpers import CNN, assert_std, mlp, values
 
 import paraminit.flax as pif
-from flax import nnx
 from paraminit import InitError
 from paraminit.plan import InitWarning, Rule
 

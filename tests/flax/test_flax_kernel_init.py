@@ -10,9 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax_helpers import assert_std
-
 from flax import nnx
+from flax_helpers import assert_std
 
 pij = pytest.importorskip("paraminit.jax")
 

@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx, traverse_util
 from flax.core import FrozenDict
 from flax_helpers import LinenBlock, LinenCNN, LinenMLP, assert_std
 
 import paraminit.flax as pif
-from flax import nnx, traverse_util
 from paraminit import InitError
 from paraminit.plan import InitWarning, Rule
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 import paraminit.flax as pif
-from flax import nnx
 
 torch = pytest.importorskip("torch")
 pit = pytest.importorskip("paraminit.torch")

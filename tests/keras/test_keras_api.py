@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import paraminit
 import paraminit.keras as pk
 import paraminit.numpy as pn

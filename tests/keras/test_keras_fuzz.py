@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import keras
 import paraminit.keras as pk
 from paraminit import InitError
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from keras.src.initializers.random_initializers import compute_fans as keras_fans
 from scipy import stats
 
-import keras
 import paraminit.keras as pk
 
 # dense (in, out), conv (3, 3, in, out), depthwise (3, 3, 32, 1), 1-D

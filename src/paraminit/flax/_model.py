@@ -15,9 +15,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax.core import FrozenDict
-
 from flax import nnx, traverse_util
+from flax.core import FrozenDict
 
 from .. import numpy as pinp
 from .._errors import InitError

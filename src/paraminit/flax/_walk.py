@@ -15,7 +15,6 @@ import flax.linen as linen
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from flax import nnx, traverse_util
 
 from .._errors import InitError
