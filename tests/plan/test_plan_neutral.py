@@ -266,7 +266,7 @@ def test_param_info_is_validated(kwargs, pattern):
     ("kind:dense", r"kind must be one of 'linear', .*received 'dense'"),
     ("name:", r"select 'name:' needs a value after the colon"),
     ("label:", r"select 'label:' needs a value after the colon"),
-    ("type:Dense", r"select 'type:Dense' names no module type"),
+    ("type:Densee", r"select 'type:Densee' names no module type"),
 ])
 def test_selector_errors(select, pattern):
     with pytest.raises(InitError, match=pattern):

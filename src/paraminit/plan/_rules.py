@@ -41,7 +41,12 @@ def _looks_like_type(text: str) -> bool:
 
 
 def _frameworks() -> str:
-    return " or ".join(ns.prefix for ns in _NAMESPACES) or "registered framework"
+    """The registered frameworks' prefixes, sorted so a message does not depend on which
+    framework adapter was imported first."""
+    prefixes = sorted(ns.prefix for ns in _NAMESPACES)
+    if not prefixes:
+        return "registered framework"
+    return " or ".join([", ".join(prefixes[:-1]), prefixes[-1]] if len(prefixes) > 1 else prefixes)
 
 
 class _Selector:
@@ -89,7 +94,7 @@ class _Selector:
             if _looks_like_type(item):
                 raise InitError(
                     f"{where}: select {item!r} names no {_frameworks()} type nor a module type "
-                    "in an imported module; use a torch.nn name ('Linear'), the full dotted "
+                    "in an imported module; use a layer name of one of those ('Linear'), the full dotted "
                     "path of an imported class ('mypkg.blocks.Attention'), 'type:' + the "
                     "dotted name of a type to match by name, or 'glob:' + a pattern for a "
                     "parameter name"
