@@ -94,9 +94,9 @@ class _Selector:
             if _looks_like_type(item):
                 raise InitError(
                     f"{where}: select {item!r} names no {_frameworks()} type nor a module type "
-                    "in an imported module; use a layer name of one of those ('Linear'), the full dotted "
-                    "path of an imported class ('mypkg.blocks.Attention'), 'type:' + the "
-                    "dotted name of a type to match by name, or 'glob:' + a pattern for a "
+                    "in an imported module; use a layer name of one of those ('Linear'), the "
+                    "full dotted path of an imported class ('mypkg.blocks.Attention'), 'type:' "
+                    "+ the dotted name of a type to match by name, or 'glob:' + a pattern for a "
                     "parameter name"
                 )
         return cls("glob", item)
