@@ -22,7 +22,9 @@ is the torch Linear weight transposed).
 Every paraminit scheme is also here under its own name (``paraminit.schemes()``), with
 paraminit's options (``pij.msra(variance_norm="average")``) and the "jax" layout.
 Low precision: float16 and bfloat16 are sampled in float32 (float64 for the law's
-arithmetic) and cast once. Complex dtypes are refused with an InitError.
+arithmetic) and cast once. Complex dtypes: ``variance_scaling``, its presets and
+``normal`` sample them as JAX does, with the correct truncated-normal constant
+(:func:`_complex_values`); the other initializers refuse them with an InitError.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from ._errors import InitError
 from .core import validate as _validate
-from .core.engines import ELEMENTWISE, STANDARD_NORMAL, canonical, prepare
+from .core.engines import ELEMENTWISE, STANDARD_NORMAL, STANDARD_UNIFORM, canonical, prepare
 from .core.engines.cast import cast_array
 from .core.engines.jax_engine import element_values
 from .core.fans import canonical_axes
@@ -58,6 +61,11 @@ Initializer = Callable[..., jax.Array]
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
 _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+_COMPLEX = ("complex64", "complex128")
+# The complex standard normal cut to |z| < 2: |z|^2 is Exp(1) cut at 4, which keeps the mass
+# 1 - e^-4 and has the mean (1 - 5 e^-4) / (1 - e^-4).
+_COMPLEX_CUT_MASS = -math.expm1(-4.0)
+COMPLEX_TRUNCATED_STD = math.sqrt((1.0 - 5.0 * math.exp(-4.0)) / _COMPLEX_CUT_MASS)
 # Schemes whose values need no randomness: computed on the host, constants under jit.
 _DETERMINISTIC = ("identity", "dirac", "identity_hadamard")
 
@@ -89,18 +97,58 @@ def _words(rng: Any) -> jax.Array:
     return data
 
 
-def _dtype_name(dtype: Any) -> str:
+def _resolve_dtype(dtype: Any) -> Any:
     try:  # jnp.float_ is float32 unless x64 is on, as in jax.nn.initializers
-        resolved = jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
+        return jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
     except TypeError:
-        resolved = None
+        return None
+
+
+def _dtype_name(dtype: Any) -> str:
+    resolved = _resolve_dtype(dtype)
     if resolved is not None and jnp.issubdtype(resolved, jnp.complexfloating):
-        raise InitError(f"dtype {resolved.name} is complex; paraminit.jax samples real dtypes "
-                        f"({', '.join(_DTYPES)}): sample the real and imaginary parts "
-                        "apart, each with its own key")
+        raise InitError(f"dtype {resolved.name} is complex, which only variance_scaling, its "
+                        "presets (glorot_*, he_*, lecun_*, ...) and normal sample, as in "
+                        f"jax.nn.initializers; use one of those or a real dtype "
+                        f"({', '.join(_DTYPES)})")
     if resolved is None or resolved.name not in _DTYPES:
         raise InitError(f"dtype must be one of {', '.join(_DTYPES)}; received {dtype!r}")
     return resolved.name
+
+
+def _complex_values(spec: InitSpec, data: jax.Array, dtype: Any) -> jax.Array:
+    """A complex law with E|z|^2 = spec.std^2 and a uniform phase, as JAX defines them
+    (``jax.nn.initializers.variance_scaling``): ``normal``, real and imaginary parts each
+    N(0, std^2 / 2); ``uniform``, uniform on the disk of radius sqrt(2) std (|z|^2 = 2u std^2);
+    ``truncated_normal``, the complex standard normal cut to |z| < 2 (|z|^2 an Exp(1) cut at
+    4, by its inverse CDF) and divided by its std, sqrt((1 - 5 e^-4) / (1 - e^-4)) =
+    0.96196183, so E|z|^2 is std^2 (JAX divides by 0.95311164 and gives 1.0187 std^2).
+
+    The two parts of element i are elements (i, 0) and (i, 1) of a (*shape, 2) real tensor of
+    the stream, in the canonical order with the part axis last: the normal parts are the
+    stream's own normals; the uniform and truncated laws take modulus and phase from its
+    uniforms through jnp's float64 sqrt, log1p, cos and sin.
+    """
+    rank = len(spec.shape)
+    shape, order = (*spec.shape, 2), spec.element_order
+    order = None if order is None else (*order, rank)
+    words = tuple(data)
+    real = jnp.float64 if dtype == jnp.complex128 else jnp.float32
+    with jax.enable_x64(True):
+        if spec.distribution == "normal":
+            parts = element_values(STANDARD_NORMAL, "float64", (-math.inf, math.inf), words,
+                                   shape, order) * (spec.std / math.sqrt(2.0))
+            real_part, imag_part = parts[..., 0], parts[..., 1]
+        else:
+            unit = element_values(STANDARD_UNIFORM, "float64", (0.0, 1.0), words, shape, order)
+            if spec.distribution == "uniform":
+                modulus = jnp.sqrt(2.0 * unit[..., 0]) * spec.std
+            else:
+                modulus = jnp.sqrt(-jnp.log1p(-_COMPLEX_CUT_MASS * unit[..., 0])) * (
+                    spec.std / COMPLEX_TRUNCATED_STD)
+            phase = 2.0 * math.pi * unit[..., 1]
+            real_part, imag_part = modulus * jnp.cos(phase), modulus * jnp.sin(phase)
+        return lax.complex(real_part.astype(real), imag_part.astype(real))
 
 
 def _sharded(compute: Callable[[jax.Array], jax.Array], words: jax.Array,
@@ -163,10 +211,17 @@ def sample(spec: InitSpec, rng: Any, dtype: Any = "float32",
     return _sharded(lambda data: _host(spec, data, name), words, out_sharding)
 
 
-def _make(build: Callable[[tuple[int, ...]], InitSpec], label: str) -> Initializer:
+def _make(build: Callable[[tuple[int, ...]], InitSpec], label: str,
+          complex_laws: bool = False) -> Initializer:
+    """``init(key, shape, dtype, out_sharding)`` of the spec ``build`` gives for a shape;
+    with ``complex_laws`` complex dtypes too (:func:`_complex_values`)."""
     def init(key: Any, shape: Sequence[int], dtype: Any = jnp.float_,
              out_sharding: Any = None) -> jax.Array:
         spec = build(_validate.shape(shape))
+        resolved = _resolve_dtype(dtype)
+        if complex_laws and resolved is not None and resolved.name in _COMPLEX:
+            return _sharded(lambda data: _complex_values(spec, data, resolved), _words(key),
+                            out_sharding)
         return sample(spec, key, dtype, out_sharding)
 
     init.__name__ = init.__qualname__ = label
@@ -233,7 +288,6 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = 
     _validate.choice("mode", mode, _MODES)
     distribution = "normal" if distribution == "untruncated_normal" else distribution
     _validate.choice("distribution", distribution, _DISTRIBUTIONS)
-    default = dtype
 
     def build(shape: tuple[int, ...]) -> InitSpec:
         fan_in, fan_out, ins, outs = _jax_fans(shape, in_axis, out_axis, batch_axis)
@@ -243,14 +297,7 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = 
         return replace(flat, shape=shape, layout="jax",
                        element_order=_element_order(shape, ins, outs))
 
-    init = _make(build, "variance_scaling")
-
-    def with_default(key: Any, shape: Sequence[int], dtype: Any = default,
-                     out_sharding: Any = None) -> jax.Array:
-        return init(key, shape, dtype, out_sharding)
-
-    with_default.__name__ = with_default.__qualname__ = "variance_scaling"
-    return with_default
+    return _fixed(build, "variance_scaling", dtype, complex_laws=True)
 
 
 def _preset(scale: float, mode: str, distribution: str, label: str):
@@ -274,8 +321,8 @@ lecun_uniform = _preset(1.0, "fan_in", "uniform", "lecun_uniform")
 
 
 def _fixed(spec_of: Callable[[tuple[int, ...]], InitSpec], label: str,
-           dtype: Any) -> Initializer:
-    init = _make(spec_of, label)
+           dtype: Any, complex_laws: bool = False) -> Initializer:
+    init = _make(spec_of, label, complex_laws)
 
     def with_default(key: Any, shape: Sequence[int], dtype: Any = dtype,
                      out_sharding: Any = None) -> jax.Array:
@@ -308,7 +355,8 @@ def constant(value: float, dtype: Any = jnp.float_) -> Initializer:
 def normal(stddev: float = 1e-2, dtype: Any = jnp.float_) -> Initializer:
     """``jax.nn.initializers.normal(stddev)``: N(0, stddev²)."""
     stddev = _validate.real("stddev", stddev, positive=True)
-    return _fixed(lambda s: resolve("normal", s, std=stddev), "normal", dtype)
+    return _fixed(lambda s: resolve("normal", s, std=stddev), "normal", dtype,
+                  complex_laws=True)
 
 
 def uniform(scale: float = 1e-2, dtype: Any = jnp.float_) -> Initializer:

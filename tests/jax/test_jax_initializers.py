@@ -164,7 +164,8 @@ def test_zeros_ones_constant():
     (lambda: pij.normal(0.0), "stddev must be > 0"),
     (lambda: pij.truncated_normal(1.0, lower=2.0, upper=-2.0), "lower < upper"),
     (lambda: pij.he_normal()(KEY, (4, 4), jnp.int32), "dtype must be one of"),
-    (lambda: pij.he_normal()(KEY, (4, 4), jnp.complex64), "complex"),
+    (lambda: pij.uniform()(KEY, (4, 4), jnp.complex64), "complex.*variance_scaling"),
+    (lambda: pij.orthogonal()(KEY, (4, 4), jnp.complex128), "complex.*variance_scaling"),
     (lambda: pij.he_normal()(0, (4, 4)), "key must be a JAX PRNG key"),
     (lambda: pij.delta_orthogonal()(KEY, (3, 3, 8, 4)), "in <= out"),
 ])
@@ -252,10 +253,12 @@ def test_out_sharding_equals_the_unsharded_values_bit_for_bit():
         key = pij.key(0, "w")
         for spec in [P("a", "b"), P(None, "b"), P("a", None)]:
             sharding = NamedSharding(mesh, spec)
-            for init in [pij.he_normal(), pij.glorot_uniform(), pij.truncated_normal(0.02),
-                         pij.factory("xavier_normal")]:
-                whole = np.asarray(init(key, (64, 48)))
-                part = init(key, (64, 48), out_sharding=sharding)
+            for init, dtype in [(pij.he_normal(), "float32"), (pij.glorot_uniform(), "float32"),
+                                (pij.truncated_normal(0.02), "float32"),
+                                (pij.factory("xavier_normal"), "float32"),
+                                (pij.lecun_normal(), "complex64")]:
+                whole = np.asarray(init(key, (64, 48), dtype))
+                part = init(key, (64, 48), dtype, out_sharding=sharding)
                 assert part.sharding == sharding, part.sharding
                 assert len(part.addressable_shards) == 4
                 assert np.array_equal(np.asarray(part), whole)
@@ -267,3 +270,82 @@ def test_out_sharding_equals_the_unsharded_values_bit_for_bit():
                             env={**os.environ, "PYTHONPATH": SRC}, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "ok"
+
+
+# The complex laws of variance_scaling (jax.nn.initializers, complex dtypes): E|z|^2 is the
+# target variance, the phase is uniform, the parts are uncorrelated.
+COMPLEX_SHAPE = (256, 512)
+
+
+@pytest.mark.parametrize("dtype", [jnp.complex64, jnp.complex128])
+@pytest.mark.parametrize("distribution", ["normal", "uniform", "truncated_normal"])
+def test_complex_variance_scaling_has_the_target_variance_and_a_uniform_phase(distribution,
+                                                                               dtype):
+    with jax.enable_x64(dtype == jnp.complex128):
+        z = np.asarray(pij.variance_scaling(2.0, "fan_in", distribution)(
+            KEY, COMPLEX_SHAPE, dtype))
+    assert z.dtype == dtype and z.shape == COMPLEX_SHAPE
+    target = 2.0 / COMPLEX_SHAPE[0]
+    power = np.abs(z.astype(np.complex128).ravel()) ** 2 / target
+    n = power.size
+    # E|z|^2 within 5 standard errors of the mean of |z|^2 (its own sample sd / sqrt(n))
+    assert abs(power.mean() - 1.0) < 5 * power.std() / math.sqrt(n)
+    # each part carries half of it, the parts are uncorrelated, the phase is uniform
+    for part in (z.real, z.imag):
+        assert abs((part.astype(np.float64) ** 2).mean() / target - 0.5) < 5 * power.std() / \
+            math.sqrt(n)
+    assert abs(np.corrcoef(z.real.ravel(), z.imag.ravel())[0, 1]) < 5 / math.sqrt(n)
+    phase = (np.angle(z.ravel()) / (2 * math.pi)) % 1.0
+    assert stats.kstest(phase, "uniform").pvalue > 1e-4
+    radius = math.sqrt(target)
+    if distribution == "uniform":  # the disk of radius sqrt(2) std: |z|^2 / (2 std^2) ~ U(0, 1)
+        assert stats.kstest(power / 2.0, "uniform").pvalue > 1e-4
+        assert np.abs(z).max() <= math.sqrt(2.0) * radius * (1 + 1e-6)
+    if distribution == "truncated_normal":  # |z| < 2 / 0.96196 std, |z|^2 an Exp(1) cut at 4
+        bound = 2.0 * radius / pij.COMPLEX_TRUNCATED_STD
+        assert np.abs(z).max() <= bound * (1 + 1e-6)
+        cut = stats.truncexpon(b=4.0)
+        assert stats.kstest(power * pij.COMPLEX_TRUNCATED_STD ** 2, cut.cdf).pvalue > 1e-4
+
+
+def test_complex_truncated_constant_is_the_std_of_the_cut_complex_normal():
+    # |z|^2 of a complex standard normal is Exp(1); cut at |z| < 2 its mean is
+    # (1 - 5 e^-4) / (1 - e^-4) (REFERENCE.md: 0.96196183^2)
+    cut = stats.truncexpon(b=4.0)
+    assert math.isclose(pij.COMPLEX_TRUNCATED_STD, math.sqrt(cut.mean()), rel_tol=1e-12)
+    assert round(pij.COMPLEX_TRUNCATED_STD, 8) == 0.96196183
+
+
+def test_complex_laws_match_jax_except_jaxs_truncated_constant():
+    shape, target = COMPLEX_SHAPE, 1.0 / COMPLEX_SHAPE[0]
+    for distribution in ("normal", "uniform", "truncated_normal"):
+        ours = np.asarray(pij.variance_scaling(1.0, "fan_in", distribution)(
+            KEY, shape, jnp.complex64))
+        theirs = np.asarray(jax.nn.initializers.variance_scaling(1.0, "fan_in", distribution)(
+            KEY, shape, jnp.complex64))
+        power = np.abs(theirs.ravel().astype(np.complex128)) ** 2 / target
+        tolerance = 5 * power.std() / math.sqrt(power.size)
+        if distribution == "truncated_normal":
+            # JAX divides the cut normal by 0.95311164, so E|z|^2 = (0.96196 / 0.95311)^2
+            jax_excess = (pij.COMPLEX_TRUNCATED_STD / 0.95311164) ** 2
+            assert abs(power.mean() - jax_excess) < tolerance
+            assert jax_excess > 1.018
+            ours = ours * (pij.COMPLEX_TRUNCATED_STD / 0.95311164)
+        else:
+            assert abs(power.mean() - 1.0) < tolerance
+        for part in ("real", "imag"):
+            assert stats.ks_2samp(getattr(ours, part).ravel(),
+                                  getattr(theirs, part).ravel()).pvalue > 1e-4
+
+
+def test_complex_init_under_jit_equals_eager_and_normal_takes_complex():
+    for init in (pij.he_uniform(), pij.glorot_normal(), pij.lecun_normal(),
+                 pij.normal(0.5)):
+        eager = np.asarray(init(KEY, (32, 16), jnp.complex64))
+        traced = np.asarray(jax.jit(lambda k, init=init: init(k, (32, 16), jnp.complex64))(KEY))
+        np.testing.assert_array_equal(traced, eager)
+    z = np.asarray(pij.normal(0.5)(KEY, (512, 512), jnp.complex64)).ravel()
+    power = np.abs(z.astype(np.complex128)) ** 2 / 0.25
+    assert abs(power.mean() - 1.0) < 5 * power.std() / math.sqrt(power.size)
+    # a complex value is not a real one cast: both parts are drawn
+    assert (z.imag != 0).mean() > 0.99 and abs(np.corrcoef(z.real, z.imag)[0, 1]) < 0.02
