@@ -112,8 +112,14 @@ def _interrupted(what: str) -> int:
     return EXIT_INTERRUPTED
 
 
-def _kept(done: int, total: int, noun: str, results: Path) -> str:
-    """What an interrupted ``compare`` or ``bench`` kept, and how to draw it."""
+def _kept(total: int, noun: str, results: Path, key: str) -> str:
+    """What an interrupted ``compare`` or ``bench`` kept, and how to draw it. The count is
+    read from ``results`` (``len(doc[key])``), which is replaced atomically: a Ctrl-C between
+    a run ending and its write reaching the disk must not claim a run the file lacks."""
+    try:
+        done = len(json.loads(results.read_text())[key])
+    except FileNotFoundError:  # interrupted before the first write
+        done = 0
     if not done:
         return (f"none of the {total} {noun} had finished, so {results} holds none; run the "
                 "command again")
@@ -176,7 +182,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             compare(config, data=data, progress=progress, on_record=save)
         doc = save(complete=True)
     except KeyboardInterrupt:
-        return _interrupted(_kept(len(records), runs, "runs", results))
+        return _interrupted(_kept(runs, "runs", results, "records"))
     return _finish(doc, out, _report_compare, as_json=args.json)
 
 
@@ -272,7 +278,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
         doc = save()
     except KeyboardInterrupt:
-        return _interrupted(_kept(len(results), len(chosen), "benchmarks", results_path))
+        return _interrupted(_kept(len(chosen), "benchmarks", results_path, "results"))
     return _finish(doc, out, partial(_report_bench, pictures), as_json=args.json)
 
 
