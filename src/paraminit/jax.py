@@ -42,8 +42,9 @@ from jax import lax
 from ._errors import InitError
 from .core import validate as _validate
 from .core.engines import ELEMENTWISE, STANDARD_NORMAL, STANDARD_UNIFORM, canonical, prepare
-from .core.engines.cast import cast_array
+from .core.engines.cast import cast_array, check_magnitude
 from .core.engines.jax_engine import element_values
+from .core.engines.law import NORMAL_REACH
 from .core.fans import canonical_axes
 from .core.schemes import ALIASES, REGISTRY, parent_truncated_normal, resolve, validate
 from .core.spec import InitSpec
@@ -151,6 +152,15 @@ def _complex_values(spec: InitSpec, data: jax.Array, dtype: Any) -> jax.Array:
         return lax.complex(real_part.astype(real), imag_part.astype(real))
 
 
+def _complex_reach(spec: InitSpec) -> float:
+    """The largest real or imaginary part :func:`_complex_values` can give."""
+    if spec.distribution == "normal":
+        return NORMAL_REACH * spec.std / math.sqrt(2.0)
+    if spec.distribution == "uniform":
+        return math.sqrt(2.0) * spec.std
+    return 2.0 * spec.std / COMPLEX_TRUNCATED_STD
+
+
 def _sharded(compute: Callable[[jax.Array], jax.Array], words: jax.Array,
              out_sharding: Any) -> jax.Array:
     if out_sharding is None:
@@ -220,6 +230,8 @@ def _make(build: Callable[[tuple[int, ...]], InitSpec], label: str,
         spec = build(_validate.shape(shape))
         resolved = _resolve_dtype(dtype)
         if complex_laws and resolved is not None and resolved.name in _COMPLEX:
+            check_magnitude(_complex_reach(spec), "float64" if resolved == jnp.complex128
+                            else "float32")
             return _sharded(lambda data: _complex_values(spec, data, resolved), _words(key),
                             out_sharding)
         return sample(spec, key, dtype, out_sharding)

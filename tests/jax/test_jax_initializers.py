@@ -166,6 +166,9 @@ def test_zeros_ones_constant():
     (lambda: pij.he_normal()(KEY, (4, 4), jnp.int32), "dtype must be one of"),
     (lambda: pij.uniform()(KEY, (4, 4), jnp.complex64), "complex.*variance_scaling"),
     (lambda: pij.orthogonal()(KEY, (4, 4), jnp.complex128), "complex.*variance_scaling"),
+    (lambda: pij.normal(1e38)(KEY, (4, 4), jnp.complex64),
+     r"values up to 6\.08\d*e\+38 cannot be held by float32"),
+    (lambda: pij.normal(1e308)(KEY, (4, 4), jnp.complex128), "values up to inf cannot be held"),
     (lambda: pij.he_normal()(0, (4, 4)), "key must be a JAX PRNG key"),
     (lambda: pij.delta_orthogonal()(KEY, (3, 3, 8, 4)), "in <= out"),
 ])
