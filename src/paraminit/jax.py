@@ -49,7 +49,12 @@ from .core.fans import canonical_axes
 from .core.schemes import ALIASES, REGISTRY, parent_truncated_normal, resolve, validate
 from .core.spec import InitSpec
 from .core.stream import KeyStream, Stream
-from .core.structured import matrix_shape, orthogonal_from_gaussian, structured_values
+from .core.structured import (
+    matrix_shape,
+    orthogonal_from_gaussian,
+    random_reach,
+    structured_values,
+)
 
 __all__ = [
     "constant", "delta_orthogonal", "factory", "glorot_normal", "glorot_uniform",
@@ -213,9 +218,12 @@ def sample(spec: InitSpec, rng: Any, dtype: Any = "float32",
 
         return _sharded(compute, words, out_sharding)
     if spec.distribution in _DETERMINISTIC:
-        values = jnp.asarray(cast_array(structured_values(spec, Stream(0)),
-                                        "float64" if name == "float64" else "float32"))
+        exact = structured_values(spec, Stream(0))
+        if exact.size:
+            check_magnitude(float(np.abs(exact).max()), name)
+        values = jnp.asarray(cast_array(exact, "float64" if name == "float64" else "float32"))
         return _sharded(lambda _: values.astype(jnp.dtype(name)), words, out_sharding)
+    check_magnitude(random_reach(spec), name)
     if spec.distribution == "orthogonal":
         return _sharded(lambda data: _orthogonal(spec, data, name), words, out_sharding)
     return _sharded(lambda data: _host(spec, data, name), words, out_sharding)

@@ -12,15 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import paraminit.jax as pij
-from paraminit import InitError
+import paraminit.numpy as pn
+from fuzz_inputs import NUMBERS, assert_within, scheme_calls
+from paraminit import InitError, resolve
 
 KEY = jax.random.key(0)
 FACTORIES = [name for name in pij.__all__ if name not in ("factory", "key", "zeros", "ones")]
-NUMBERS = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e-30, 1e30, 1e300, -1e300, 1.0, -1.0, 2.0]),
-    st.integers(min_value=-(2**70), max_value=2**70),
-)
 AXES = st.one_of(st.integers(-6, 6), st.lists(st.integers(-4, 4), max_size=3).map(tuple))
 WORDS = st.sampled_from(["fan_in", "fan_out", "fan_avg", "fan_geo_avg", "fan_inn",
                          "normal", "uniform", "truncated_normal", "untruncated_normal", "cauchy",
@@ -81,3 +78,24 @@ def test_huge_and_tiny_stds_are_refused_or_finite(stddev, dtype):
             assert "stddev" in str(error)
             continue
         _check_values(init, (16, 8), dtype)
+
+
+@settings(max_examples=120, deadline=None)
+@given(call=scheme_calls(), dtype=st.sampled_from(["float32", "bfloat16", "float16"]))
+def test_any_paraminit_scheme_through_factory(call, dtype):
+    """Every scheme of ``paraminit.schemes()``: an InitError, or the values the numpy
+    backend gives for the same stream (within a float32 ulp: XLA may reassociate)."""
+    scheme, shape, options = call
+    try:
+        init = pij.factory(scheme, **options)
+        values = init(pij.key(3, "w"), shape, dtype)
+    except InitError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert values.shape == shape and values.dtype == jnp.dtype(dtype)
+    spec = resolve(scheme, shape, layout="jax", **options)
+    host = np.asarray(values.astype(jnp.float32), dtype=np.float64)
+    assert_within(host, spec)
+    expected = pn.sample(spec, seed=3, name="w", dtype="float32").astype(np.float64)
+    np.testing.assert_allclose(host, expected, rtol=2 ** -6 if dtype != "float32" else 1e-6,
+                               atol=1e-30)

@@ -169,6 +169,10 @@ def test_zeros_ones_constant():
     (lambda: pij.normal(1e38)(KEY, (4, 4), jnp.complex64),
      r"values up to 6\.08\d*e\+38 cannot be held by float32"),
     (lambda: pij.normal(1e308)(KEY, (4, 4), jnp.complex128), "values up to inf cannot be held"),
+    (lambda: jax.jit(pij.orthogonal(1e6), static_argnums=(1, 2))(KEY, (4, 4), jnp.float16),
+     r"values up to 1e\+06 cannot be held by float16"),
+    (lambda: pij.factory("identity_hadamard", gain=1e39)(KEY, (4, 4), jnp.bfloat16),
+     "cannot be held by bfloat16"),
     (lambda: pij.he_normal()(0, (4, 4)), "key must be a JAX PRNG key"),
     (lambda: pij.delta_orthogonal()(KEY, (3, 3, 8, 4)), "in <= out"),
 ])

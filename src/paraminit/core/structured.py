@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from .engines import canonical, smallest_k
+from .engines.law import NORMAL_REACH
 from .spec import InitSpec
 from .stream import Stream
 
-__all__ = ["matrix_shape", "orthogonal_from_gaussian", "structured_values", "support",
-           "sylvester_hadamard", "zero_matrix"]
+__all__ = ["matrix_shape", "orthogonal_from_gaussian", "random_reach", "structured_values",
+           "support", "sylvester_hadamard", "zero_matrix"]
 
 
 def _as_matrix_shape(shape: tuple[int, ...], out_axis: int) -> tuple[int, int]:
@@ -266,6 +267,16 @@ _SAMPLERS = {
     "sparse": sparse, "identity_hadamard": _zero_values,
     "delta_orthogonal": delta_orthogonal, "conv_orthogonal": conv_orthogonal,
 }
+
+
+def random_reach(spec: InitSpec) -> float:
+    """A bound on |value| of a random structured spec, known before sampling (a traced
+    sampler cannot look at its values): gain for the orthogonal family, whose values are
+    entries of gain times a matrix with orthonormal rows or columns (for conv_orthogonal, of
+    the circular convolution's matrix), and NORMAL_REACH value stds for sparse."""
+    if spec.distribution == "sparse":
+        return NORMAL_REACH * abs(spec.params["value_std"])
+    return abs(spec.params["gain"])
 
 
 def structured_values(spec: InitSpec, stream: Stream) -> np.ndarray:
