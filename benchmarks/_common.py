@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -21,6 +22,47 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def interleaved(calls: dict[str, tuple[Callable[[], object] | None, Callable[[], object]]],
+                repeat: int, budget: float = math.inf) -> tuple[dict[str, float], dict[str, int]]:
+    """Best wall time of each ``name: (setup, call)``, the calls alternating in every repeat.
+
+    The order flips each repeat (a, b, ... then ..., b, a); ``setup`` (untimed) runs just
+    before its call. A call that has taken its share of ``budget`` (budget / number of
+    calls) stops repeating once it has run ``min(2, repeat)`` times, so a slow call does not
+    hold the fast ones to its few samples. Returns (best seconds by name, repeats by name).
+    """
+    names = list(calls)
+    share = budget / len(names)
+    best = dict.fromkeys(names, math.inf)
+    spent = dict.fromkeys(names, 0.0)
+    done = dict.fromkeys(names, 0)
+    least = min(2, repeat)
+    for round_ in range(repeat):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            if done[name] >= least and spent[name] >= share:
+                continue
+            setup, call = calls[name]
+            if setup is not None:
+                setup()
+            start = time.perf_counter()
+            call()
+            elapsed = time.perf_counter() - start
+            best[name] = min(best[name], elapsed)
+            spent[name] += elapsed
+            done[name] += 1
+    return best, done
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator; inf for a zero denominator (a call too fast to time)."""
+    return numerator / denominator if denominator > 0 else math.inf
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``1024x1024``."""
+    return "x".join(str(n) for n in shape)
 
 
 def machine() -> dict[str, Any]:

@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ import torch
 import torch.nn.init as torch_init
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import report
+from _common import interleaved, ratio, report, shape_text
 
 import paraminit.torch as pi_init
 from paraminit.report.terminal import render_table
@@ -121,48 +121,9 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def interleaved(calls: dict[str, tuple[Callable[[], object] | None, Callable[[], object]]],
-                repeat: int, budget: float = math.inf) -> tuple[dict[str, float], dict[str, int]]:
-    """Best wall time of each ``name: (setup, call)``, the calls alternating in every repeat.
-
-    The order flips each repeat (a, b, ... then ..., b, a); ``setup`` (untimed) runs just
-    before its call. A call that has taken its share of ``budget`` (budget / number of
-    calls) stops repeating once it has run ``min(2, repeat)`` times, so a slow call does not
-    hold the fast ones to its few samples. Returns (best seconds by name, repeats by name).
-    """
-    names = list(calls)
-    share = budget / len(names)
-    best = dict.fromkeys(names, math.inf)
-    spent = dict.fromkeys(names, 0.0)
-    done = dict.fromkeys(names, 0)
-    least = min(2, repeat)
-    for round_ in range(repeat):
-        for name in names if round_ % 2 == 0 else names[::-1]:
-            if done[name] >= least and spent[name] >= share:
-                continue
-            setup, call = calls[name]
-            if setup is not None:
-                setup()
-            start = time.perf_counter()
-            call()
-            elapsed = time.perf_counter() - start
-            best[name] = min(best[name], elapsed)
-            spent[name] += elapsed
-            done[name] += 1
-    return best, done
-
-
 def _repeats_text(done: dict[str, int]) -> str:
     counts = list(done.values())
     return str(counts[0]) if len(set(counts)) == 1 else "/".join(map(str, counts))
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator > 0 else math.inf
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return "x".join(str(n) for n in shape)
 
 
 def _pair(name: str, kwargs: dict[str, Any], tensor: torch.Tensor):
@@ -201,9 +162,9 @@ def bench_dropin(sizes: Sequence[int], dirac_shape: Sequence[int], repeat: int,
         best, done = interleaved(_pair(name, kwargs, tensors[shape]), repeat, budget)
         record = {"section": "dropin", "function": name, "shape": list(shape),
                   "kwargs": kwargs, "paraminit_s": best["paraminit"], "torch_s": best["torch"],
-                  "speedup": _ratio(best["torch"], best["paraminit"]), "repeats": done}
+                  "speedup": ratio(best["torch"], best["paraminit"]), "repeats": done}
         records.append(record)
-        progress(f"[dropin] {name} {_shape_text(shape)}: paraminit "
+        progress(f"[dropin] {name} {shape_text(shape)}: paraminit "
                  f"{best['paraminit'] * 1e3:.2f} ms, torch {best['torch'] * 1e3:.2f} ms "
                  f"(best of {_repeats_text(done)})")
     return records
@@ -230,10 +191,10 @@ def bench_threads(size: int, repeat: int, budget: float) -> list[dict[str, Any]]
             for library in ("paraminit", "torch"):
                 for threads in (1, 2):
                     record[f"{library}_{threads}_threads_s"] = best[f"{library}@{threads}"]
-                record[f"{library}_thread_speedup"] = _ratio(best[f"{library}@1"],
+                record[f"{library}_thread_speedup"] = ratio(best[f"{library}@1"],
                                                              best[f"{library}@2"])
             for threads in (1, 2):
-                record[f"speedup_{threads}_threads"] = _ratio(best[f"torch@{threads}"],
+                record[f"speedup_{threads}_threads"] = ratio(best[f"torch@{threads}"],
                                                               best[f"paraminit@{threads}"])
             records.append(record)
             progress(f"[threads] {name} {size}x{size}: paraminit 1->2 threads "
@@ -361,7 +322,7 @@ def bench_gpt2(shape: tuple[int, int, int, int], repeat: int) -> list[dict[str, 
                  f"({result['peak_per_model']:.2f}x the parameters)")
     construction = next(r for r in records if r.get("variant") == "torch")["total_s"]
     for r in records[1:]:
-        r["speedup"] = _ratio(construction, r["total_s"])
+        r["speedup"] = ratio(construction, r["total_s"])
     return records
 
 
@@ -494,10 +455,10 @@ def measured(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, float]]:
         section = r["section"]
         if section == "dropin":
             values.append((f"{r['function']} speedup",
-                           f"{_call_text(r)} {_shape_text(r['shape'])} speedup", r["speedup"]))
+                           f"{_call_text(r)} {shape_text(r['shape'])} speedup", r["speedup"]))
         elif section == "threads":
             values.append((f"{r['function']} 1->2 threads",
-                           f"{_call_text(r)} {_shape_text(r['shape'])} paraminit 1->2 threads",
+                           f"{_call_text(r)} {shape_text(r['shape'])} paraminit 1->2 threads",
                            r["paraminit_thread_speedup"]))
         elif section == "gpt2" and r["variant"] == "meta":
             values.append(("gpt2 meta+init speedup over construction",
@@ -536,7 +497,7 @@ def render(records: Sequence[dict[str, Any]], repeat: int) -> None:
         render_table(f"paraminit.torch vs torch.nn.init (float32, best of up to {repeat}, "
                      "speedup = torch / paraminit; n = repeats, paraminit/torch)",
                      ("function", "shape", "paraminit ms", "torch ms", "speedup", "n"),
-                     [(_call_text(r), _shape_text(r["shape"]), _ms(r["paraminit_s"]),
+                     [(_call_text(r), shape_text(r["shape"]), _ms(r["paraminit_s"]),
                        _ms(r["torch_s"]), f"{r['speedup']:.2f}", _repeats_text(r["repeats"]))
                       for r in dropin])
     threads = [r for r in records if r["section"] == "threads"]
@@ -544,7 +505,7 @@ def render(records: Sequence[dict[str, Any]], repeat: int) -> None:
         render_table("threads: torch.set_num_threads(1) vs 2 (ms; 1->2 = 1-thread / 2-thread)",
                      ("function", "shape", "paraminit 1", "paraminit 2", "paraminit 1->2",
                       "torch 1", "torch 2", "torch 1->2"),
-                     [(_call_text(r), _shape_text(r["shape"]),
+                     [(_call_text(r), shape_text(r["shape"]),
                        _ms(r["paraminit_1_threads_s"]), _ms(r["paraminit_2_threads_s"]),
                        f"{r['paraminit_thread_speedup']:.2f}",
                        _ms(r["torch_1_threads_s"]), _ms(r["torch_2_threads_s"]),

@@ -29,6 +29,7 @@ arithmetic) and cast once. Complex dtypes: ``variance_scaling``, its presets and
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -166,14 +167,6 @@ def _complex_reach(spec: InitSpec) -> float:
     return 2.0 * spec.std / COMPLEX_TRUNCATED_STD
 
 
-def _sharded(compute: Callable[[jax.Array], jax.Array], words: jax.Array,
-             out_sharding: Any) -> jax.Array:
-    if out_sharding is None:
-        return compute(words)
-    # element-wise from iota: XLA's partitioner computes each device's shard locally
-    return jax.jit(compute, out_shardings=out_sharding)(words)
-
-
 def _host(spec: InitSpec, words: jax.Array, dtype: str) -> jax.Array:
     """A structured law that needs the whole tensor on the host, through a callback (so it
     traces and jits): float32 or float64 values, cast once on the device."""
@@ -204,29 +197,72 @@ def _orthogonal(spec: InitSpec, words: jax.Array, dtype: str) -> jax.Array:
             else values
 
 
-def sample(spec: InitSpec, rng: Any, dtype: Any = "float32",
-           out_sharding: Any = None) -> jax.Array:
-    """The values of a resolved spec for one JAX key, as a jax array of ``dtype``."""
-    name = _dtype_name(dtype)
-    words = _words(rng)
-    if spec.distribution in ELEMENTWISE:
-        law, name, clip = prepare(spec, name)
+def _sharding(out_sharding: Any) -> Any:
+    """``out_sharding`` as ``jax.nn.initializers`` take it: a Sharding, a PartitionSpec (of
+    the mesh ``jax.set_mesh`` made current) or None."""
+    if out_sharding is not None and not isinstance(
+            out_sharding, (jax.sharding.Sharding, jax.sharding.PartitionSpec)):
+        raise InitError(f"out_sharding must be a jax.sharding.Sharding (e.g. NamedSharding(mesh, "
+                        "PartitionSpec('x'))), a PartitionSpec under jax.set_mesh, or None; "
+                        f"received {_validate.show(out_sharding)}")
+    return out_sharding
+
+
+@functools.lru_cache(maxsize=1024)
+def _program(spec: InitSpec, dtype: str, out_sharding: Any) -> Callable[[jax.Array], jax.Array]:
+    """The jitted ``key words -> values`` of a spec in ``dtype`` (a canonical name), after
+    every check that can fail (an InitError is raised here, so never cached). One program per
+    (spec, dtype, sharding): an eager call (a Flax NNX module built outside jit) runs it
+    instead of dispatching the stream's dozens of operations one by one, and under an outer
+    jit or vmap it inlines. With ``out_sharding`` (:func:`_placed`), XLA's partitioner computes
+    each device's shard where it lives: the element-wise laws are functions of the element
+    index (iota)."""
+    if dtype in _COMPLEX:
+        check_magnitude(_complex_reach(spec), "float64" if dtype == "complex128" else "float32")
+
+        def compute(data: jax.Array) -> jax.Array:
+            return _complex_values(spec, data, jnp.dtype(dtype))
+    elif spec.distribution in ELEMENTWISE:
+        law, name, clip = prepare(spec, dtype)
 
         def compute(data: jax.Array) -> jax.Array:
             return element_values(law, name, clip, tuple(data), spec.shape,
                                   spec.element_order)
-
-        return _sharded(compute, words, out_sharding)
-    if spec.distribution in _DETERMINISTIC:
+    elif spec.distribution in _DETERMINISTIC:
         exact = structured_values(spec, Stream(0))
         if exact.size:
-            check_magnitude(float(np.abs(exact).max()), name)
-        values = jnp.asarray(cast_array(exact, "float64" if name == "float64" else "float32"))
-        return _sharded(lambda _: values.astype(jnp.dtype(name)), words, out_sharding)
-    check_magnitude(random_reach(spec), name)
-    if spec.distribution == "orthogonal":
-        return _sharded(lambda data: _orthogonal(spec, data, name), words, out_sharding)
-    return _sharded(lambda data: _host(spec, data, name), words, out_sharding)
+            check_magnitude(float(np.abs(exact).max()), dtype)
+        values = cast_array(exact, "float64" if dtype == "float64" else "float32")
+
+        def compute(data: jax.Array) -> jax.Array:
+            return jnp.asarray(values).astype(jnp.dtype(dtype))
+    else:
+        check_magnitude(random_reach(spec), dtype)
+        structured = _orthogonal if spec.distribution == "orthogonal" else _host
+
+        def compute(data: jax.Array) -> jax.Array:
+            return structured(spec, data, dtype)
+    if out_sharding is None:
+        return jax.jit(compute)
+    return jax.jit(lambda data: _placed(compute(data), out_sharding), out_shardings=out_sharding)
+
+
+def _placed(values: jax.Array, out_sharding: Any) -> jax.Array:
+    """``values`` laid out as ``out_sharding``, also inside an outer jit (which drops a
+    nested jit's ``out_shardings`` on a mesh of Explicit axes): ``reshard`` on Explicit
+    axes, a sharding constraint on Auto ones, as ``jax.random``'s ``out_sharding`` does."""
+    mesh = (jax.sharding.get_abstract_mesh() if isinstance(out_sharding, jax.sharding.PartitionSpec)
+            else getattr(out_sharding, "mesh", None))
+    types = getattr(mesh, "axis_types", ())
+    if types and all(kind == jax.sharding.AxisType.Explicit for kind in types):
+        return jax.sharding.reshard(values, out_sharding)
+    return lax.with_sharding_constraint(values, out_sharding)
+
+
+def sample(spec: InitSpec, rng: Any, dtype: Any = "float32",
+           out_sharding: Any = None) -> jax.Array:
+    """The values of a resolved spec for one JAX key, as a jax array of ``dtype``."""
+    return _program(spec, _dtype_name(dtype), _sharding(out_sharding))(_words(rng))
 
 
 def _make(build: Callable[[tuple[int, ...]], InitSpec], label: str,
@@ -238,10 +274,7 @@ def _make(build: Callable[[tuple[int, ...]], InitSpec], label: str,
         spec = build(_validate.shape(shape))
         resolved = _resolve_dtype(dtype)
         if complex_laws and resolved is not None and resolved.name in _COMPLEX:
-            check_magnitude(_complex_reach(spec), "float64" if resolved == jnp.complex128
-                            else "float32")
-            return _sharded(lambda data: _complex_values(spec, data, resolved), _words(key),
-                            out_sharding)
+            return _program(spec, resolved.name, _sharding(out_sharding))(_words(key))
         return sample(spec, key, dtype, out_sharding)
 
     init.__name__ = init.__qualname__ = label

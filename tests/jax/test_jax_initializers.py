@@ -173,6 +173,8 @@ def test_zeros_ones_constant():
      r"values up to 1e\+06 cannot be held by float16"),
     (lambda: pij.factory("identity_hadamard", gain=1e39)(KEY, (4, 4), jnp.bfloat16),
      "cannot be held by bfloat16"),
+    (lambda: pij.normal()(KEY, (4, 4), out_sharding=[0, 1]),
+     r"out_sharding must be a jax.sharding.Sharding .*received \[0, 1\]"),
     (lambda: pij.he_normal()(0, (4, 4)), "key must be a JAX PRNG key"),
     (lambda: pij.delta_orthogonal()(KEY, (3, 3, 8, 4)), "in <= out"),
 ])
@@ -271,6 +273,14 @@ def test_out_sharding_equals_the_unsharded_values_bit_for_bit():
                 assert np.array_equal(np.asarray(part), whole)
                 for shard in part.addressable_shards:
                     assert np.array_equal(np.asarray(shard.data), whole[shard.index])
+        # a PartitionSpec of the current mesh, as jax.nn.initializers take it; under jit too
+        explicit = jax.make_mesh((4,), ("x",), axis_types=(jax.sharding.AxisType.Explicit,))
+        whole = np.asarray(pij.he_normal()(key, (64, 48)))
+        with jax.set_mesh(explicit):
+            for call in (pij.he_normal(), jax.jit(pij.he_normal(), static_argnums=(1, 2, 3))):
+                part = call(key, (64, 48), "float32", P("x"))
+                assert part.sharding.spec[0] == "x" and len(part.addressable_shards) == 4
+                assert np.array_equal(np.asarray(part), whole)
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
