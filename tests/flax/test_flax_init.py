@@ -117,6 +117,8 @@ def test_bad_rules_and_unfitting_schemes_leave_the_model_unchanged():
         pif.init([1, 2])
     with pytest.raises(InitError, match="protect must be"):
         pif.init(model, protect=[3])
+    with pytest.raises(InitError, match=r"protect must be .*received 3"):
+        pif.init(model, protect=3)
     assert _same(values(model), before)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -198,6 +199,10 @@ def test_bad_arguments():
         pit.init(nn.Linear(2, 2), "kaiming")
     with pytest.raises(InitError, match="seed must be"):
         pit.init(nn.Linear(2, 2), seed=-1)
+    for protect in (5, ["weight", 5]):  # not names: an InitError, not a TypeError
+        with pytest.raises(InitError, match=re.escape(
+                f"protect must be parameter names or globs (str); received {protect!r}")):
+            pit.init(nn.Linear(2, 2), protect=protect)
     with pytest.raises(InitError, match=r"model must be a torch\.nn\.Module"):
         pit.init(torch.zeros(3))
     with pytest.raises(InitError, match="lazy module"):

@@ -21,7 +21,6 @@ from flax.core import FrozenDict
 from .. import numpy as pinp
 from .._errors import InitError
 from ..core import validate
-from ..core.stream import _check_seed
 from ..plan import ParamInfo, Plan, PlanRow, resolve_plan
 from ..plan._audit import (
     Audit,
@@ -31,7 +30,7 @@ from ..plan._audit import (
     plan_findings,
     row_indices,
 )
-from ..plan.recipes import normalise
+from ..plan.recipes import init_arguments
 from ._walk import Slot, describe_linen, describe_nnx, is_linen_tree, split_variables
 
 __all__ = ["audit", "init"]
@@ -120,11 +119,7 @@ def init(
         >>> round(plan["layers.0.kernel"].std, 4)     # he_normal: sqrt(2 / 64)
         0.1768
     """
-    seed = _check_seed(seed)
-    rule_list, preset = normalise(rules, preset)
-    patterns = (protect,) if isinstance(protect, str) else tuple(protect)
-    if not all(isinstance(p, str) for p in patterns):
-        raise InitError(f"protect must be parameter names or globs (str); received {protect!r}")
+    seed, rule_list, preset, patterns = init_arguments(seed, rules, preset, protect)
     slots = _describe(target, prefix, module, inputs)
     types = {slot.name: slot.layer_type for slot in slots}
 

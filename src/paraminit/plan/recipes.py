@@ -21,6 +21,7 @@ from typing import Any
 
 from .._errors import InitError
 from ..core import validate
+from ..core.stream import _check_seed
 from ._param import Kind, ParamInfo
 from ._rules import Rule, as_rules, bias_law
 
@@ -183,3 +184,16 @@ def normalise(rules: Any, preset: str | Recipe) -> tuple[list[Rule], str | Recip
                         f"parameter descriptions to rules) or a list of Rule/dict; "
                         f"received {validate.show(rules)}")
     return as_rules(rules), check_preset(preset)
+
+
+def init_arguments(seed: Any, rules: Any, preset: str | Recipe, protect: Any,
+                   ) -> tuple[int, list[Rule], str | Recipe, tuple[str, ...]]:
+    """The arguments every framework's model-level ``init`` shares, validated: (seed,
+    rules, preset, protect patterns)."""
+    seed = _check_seed(seed)
+    rule_list, preset = normalise(rules, preset)
+    patterns = (protect,) if isinstance(protect, str) else (
+        tuple(protect) if isinstance(protect, Iterable) else None)
+    if patterns is None or not all(isinstance(p, str) for p in patterns):
+        raise InitError(f"protect must be parameter names or globs (str); received {protect!r}")
+    return seed, rule_list, preset, patterns

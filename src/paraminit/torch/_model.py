@@ -20,10 +20,9 @@ from torch.nn.modules.batchnorm import _NormBase
 from .._errors import InitError
 from ..core import validate
 from ..core.engines import ELEMENTWISE, Box
-from ..core.stream import _check_seed
 from ..plan import BlockPlace, ParamInfo, Plan, PlanRow, resolve_plan
 from ..plan._audit import Audit, AuditRecord, check_covered, measure_rows, plan_findings
-from ..plan.recipes import normalise
+from ..plan.recipes import init_arguments
 from ._describe import Binding, describe, modules_by_name
 from ._sharded import local_box, local_tensor, materialise
 from ._write import write_spec
@@ -99,11 +98,7 @@ def init(
         >>> round(plan["0.weight"].std, 4)     # he_normal: sqrt(2 / 64)
         0.1768
     """
-    seed = _check_seed(seed)
-    rule_list, preset = normalise(rules, preset)
-    patterns = (protect,) if isinstance(protect, str) else tuple(protect)
-    if not all(isinstance(p, str) for p in patterns):
-        raise InitError(f"protect must be parameter names or globs (str); received {protect!r}")
+    seed, rule_list, preset, patterns = init_arguments(seed, rules, preset, protect)
     slots = describe(model, prefix)
     modules = modules_by_name(slots)
 

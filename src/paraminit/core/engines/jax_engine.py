@@ -179,22 +179,14 @@ def _ndtri(p: _F64, pc: _F64) -> _F64:
     return _where(central, middle, _where(lower, -magnitude, magnitude))
 
 
-def _ndtri_far(log_p: _F64) -> _F64:
-    x = -tf.ndtri_far_tail(_sqrt(-log_p))
-    for _ in range(3):
-        series = tf.mills_series(1.0 / (x * x))
-        gap = -0.5 * x * x - _log(-x) - tf.HALF_LOG_2PI + _log(series) - log_p
-        x = x + gap * series / x
-    return x
-
-
 def _from_uniform(law: ElementLaw, unit: _F64) -> _F64:
     if law.code == UNIFORM:
         return law.shift + law.scale * (2.0 * unit - 1.0)
     if law.code == TRUNCATED:
         x = _ndtri(law.p_lo + unit * law.width, law.q_hi + (1.0 - unit) * law.width)
     else:
-        x = _ndtri_far(law.log_hi + _log(unit + (1.0 - unit) * law.ratio))
+        x = tf.ndtri_far(law.log_hi + _log(unit + (1.0 - unit) * law.ratio),
+                         _log, _sqrt)
     clipped = x.like(jnp.clip(x.value, law.lo, law.hi))
     return law.shift + law.scale * (law.flip * clipped)
 

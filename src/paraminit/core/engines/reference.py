@@ -93,16 +93,6 @@ def _ndtri(p: np.ndarray, pc: np.ndarray) -> np.ndarray:
                     np.where(q < 0.0, -magnitude, magnitude))
 
 
-def _ndtri_far(log_p: np.ndarray) -> np.ndarray:
-    """Phi^-1 of exp(log_p) for log_p < -640: AS 241's start, three Newton steps."""
-    x = -tf.ndtri_far_tail(np.sqrt(-log_p))
-    for _ in range(3):
-        series = tf.mills_series(1.0 / (x * x))
-        gap = -0.5 * x * x - _log(-x) - tf.HALF_LOG_2PI + _log(series) - log_p
-        x = x + gap * series / x
-    return x
-
-
 def law_values(law: ElementLaw, stream: Stream, index: np.ndarray) -> np.ndarray:
     """Float64 values of the law at the given flat indices (before any dtype cast)."""
     if law.code == CONSTANT:
@@ -120,7 +110,8 @@ def from_uniform(law: ElementLaw, u: np.ndarray) -> np.ndarray:
         x = _ndtri(law.p_lo + u * law.width, law.q_hi + (1.0 - u) * law.width)
     else:
         assert law.code == TRUNCATED_FAR
-        x = _ndtri_far(law.log_hi + _log(u + (1.0 - u) * law.ratio))
+        x = tf.ndtri_far(law.log_hi + _log(u + (1.0 - u) * law.ratio),
+                         _log, np.sqrt)
     x = np.minimum(np.maximum(x, law.lo), law.hi)  # against the last ulp only
     return law.shift + law.scale * (law.flip * x)
 

@@ -208,22 +208,14 @@ def _ndtri(p: torch.Tensor, pc: torch.Tensor) -> torch.Tensor:
                        torch.where(lower, -magnitude, magnitude))
 
 
-def _ndtri_far(log_p: torch.Tensor) -> torch.Tensor:
-    x = -tf.ndtri_far_tail(_sqrt(-log_p))
-    for _ in range(3):
-        series = tf.mills_series(1.0 / (x * x))
-        gap = -0.5 * x * x - _log(-x) - tf.HALF_LOG_2PI + _log(series) - log_p
-        x = x + gap * series / x
-    return x
-
-
 def _from_uniform(law: ElementLaw, u: torch.Tensor) -> torch.Tensor:
     if law.code == UNIFORM:
         return law.shift + law.scale * (2.0 * u - 1.0)
     if law.code == TRUNCATED:
         x = _ndtri(law.p_lo + u * law.width, law.q_hi + (1.0 - u) * law.width)
     else:
-        x = _ndtri_far(law.log_hi + _log(u + (1.0 - u) * law.ratio))
+        x = tf.ndtri_far(law.log_hi + _log(u + (1.0 - u) * law.ratio),
+                         _log, _sqrt)
     x = torch.clamp(x, law.lo, law.hi)
     return law.shift + law.scale * (law.flip * x)
 

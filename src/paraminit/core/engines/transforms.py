@@ -1,7 +1,8 @@
 """The arithmetic of stream v2's transforms, written once for every engine.
 
 Every function here uses only ``+``, ``-``, ``*`` and ``/`` on its arguments (and loops over
-constant tuples), so the same source runs on NumPy arrays, torch tensors and numba scalars.
+constant tuples; :func:`ndtri_far` also the ``log`` and ``sqrt`` its engine passes), so
+the same source runs on NumPy arrays, torch tensors, jax arrays and numba scalars.
 Those four operations are correctly rounded in IEEE-754 float64 on every engine, and no
 engine here contracts ``a * b + c`` into a fused multiply-add (NumPy and torch evaluate one
 operation per kernel; numba compiles without ``fastmath``), so every engine gets the same
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "HALF_LOG_2PI", "SQRT_HALF", "cos_half_pi", "log_reduced", "mills_series",
-    "ndtri_central", "ndtri_far_tail", "ndtri_near_tail", "sin_half_pi",
+    "ndtri_central", "ndtri_far", "ndtri_far_tail", "ndtri_near_tail", "sin_half_pi",
 ]
 
 # ln 2 split so that k * LN2_HI is exact for |k| < 2^11 (fdlibm e_log.c).
@@ -124,3 +125,15 @@ def ndtri_far_tail(r):
 def mills_series(y):
     """S(x) with Phi(x) = phi(x) / (-x) * S(x), y = 1/x^2; error < 3e-18 for |x| >= 35."""
     return _horner(_MILLS, y)
+
+
+def ndtri_far(log_p, log, sqrt):
+    """Phi^-1 of exp(log_p) for log_p < -640: AS 241's start, then three Newton steps on
+    log Phi(x) = log_p with the Mills-ratio series (A&S 26.2.12). ``log`` and ``sqrt`` are
+    the engine's own (each exact or correctly rounded; see the module docstring)."""
+    x = -ndtri_far_tail(sqrt(-log_p))
+    for _ in range(3):
+        series = mills_series(1.0 / (x * x))
+        gap = -0.5 * x * x - log(-x) - HALF_LOG_2PI + log(series) - log_p
+        x = x + gap * series / x
+    return x
