@@ -4,40 +4,24 @@ themselves are never asserted (they depend on the machine)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from bench_scripts import load, run
 
 pytest.importorskip("jax")
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "bench_jax.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_jax", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
 def test_a_row_per_name_and_call_with_finite_times(tmp_path):
     out = tmp_path / "jax.json"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--sizes", "16", "--repeat", "1",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    done = run("bench_jax", ["--sizes", "16", "--repeat", "1", "--out", str(out)], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "paraminit.jax vs jax.nn.initializers" in done.stdout
     document = json.loads(out.read_text())
     assert {"machine", "jax", "backend", "settings", "records"} <= set(document)
-    bench = _bench()
+    bench = load("bench_jax")
     assert [(r["name"], r["flavour"]) for r in document["records"]] == [
         (name, flavour) for name, _ in bench.CASES for flavour in ("compile", *bench.FLAVOURS)]
     for record in document["records"]:

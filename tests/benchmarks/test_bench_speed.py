@@ -4,27 +4,13 @@ asserted (they depend on the machine)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from bench_scripts import load, run
 
 pytest.importorskip("torch")
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "bench_speed.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _positive(value) -> bool:
@@ -34,11 +20,9 @@ def _positive(value) -> bool:
 @pytest.fixture(scope="module")
 def document(tmp_path_factory):
     out = tmp_path_factory.mktemp("speed") / "speed.json"
-    command = [sys.executable, str(SCRIPT), "--sizes", "64", "--thread-size", "64",
-               "--dirac-shape", "4", "4", "3", "3", "--repeat", "1", "--no-gpt2",
-               "--no-first-call", "--no-sharded", "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    done = run("bench_speed", ["--sizes", "64", "--thread-size", "64", "--dirac-shape", "4",
+                               "4", "3", "3", "--repeat", "1", "--no-gpt2", "--no-first-call",
+                               "--no-sharded", "--out", str(out)], timeout=120)
     assert done.returncode == 0, done.stderr
     assert "targets of issue 10" in done.stdout and "[dropin] uniform_ 64x64" in done.stderr
     return json.loads(out.read_text())
@@ -49,7 +33,7 @@ def test_structure(document):
     assert {"machine", "engine", "settings", "targets", "records"} <= set(document)
     assert document["engine"]["engine"] in ("compiled", "reference")
     assert document["engine"]["numba"]
-    bench = _bench()
+    bench = load("bench_speed")
     dropin = [r for r in document["records"] if r["section"] == "dropin"]
     assert [(r["function"], r["shape"]) for r in dropin] == (
         [(name, [64, 64]) for name, _ in bench.CASES] + [("dirac_", [4, 4, 3, 3])])
@@ -69,7 +53,7 @@ def test_times_and_ratios_are_finite_and_positive(document):
 @pytest.mark.slow
 def test_every_target_is_reported(document):
     targets = document["targets"]
-    bench = _bench()
+    bench = load("bench_speed")
     assert {t["target"] for t in targets} == set(bench.TARGETS)
     for t in targets:
         if t["target"].startswith(("gpt2", "first call")):
@@ -82,7 +66,7 @@ def test_every_target_is_reported(document):
 
 
 def test_gpt2_and_first_call_rows_feed_their_targets():
-    bench = _bench()
+    bench = load("bench_speed")
     records = [
         {"section": "gpt2", "variant": "baseline"},
         {"section": "gpt2", "variant": "meta", "speedup": 2.5, "peak_per_model": 1.2},
@@ -101,12 +85,10 @@ def test_gpt2_and_first_call_rows_feed_their_targets():
 @pytest.mark.slow
 def test_sharded_section_measures_each_rank(tmp_path):
     out = tmp_path / "speed.json"
-    command = [sys.executable, str(SCRIPT), "--sizes", "64", "--dirac-shape", "4", "4", "3", "3",
-               "--repeat", "1", "--quick", "--no-threads", "--no-gpt2", "--no-first-call",
-               "--layers", "2", "--d", "64", "--vocab", "101", "--context", "8",
-               "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    done = run("bench_speed", ["--sizes", "64", "--dirac-shape", "4", "4", "3", "3", "--repeat",
+                               "1", "--quick", "--no-threads", "--no-gpt2", "--no-first-call",
+                               "--layers", "2", "--d", "64", "--vocab", "101", "--context", "8",
+                               "--out", str(out)], timeout=300)
     assert done.returncode == 0, done.stderr
     sharded = [r for r in json.loads(out.read_text())["records"] if r["section"] == "sharded"]
     assert [r["rank"] for r in sharded] == [0, 1]
