@@ -46,7 +46,7 @@ from .core.engines import ELEMENTWISE, STANDARD_NORMAL, STANDARD_UNIFORM, canoni
 from .core.engines.cast import cast_array, check_magnitude
 from .core.engines.jax_engine import element_values
 from .core.engines.law import NORMAL_REACH
-from .core.fans import canonical_axes
+from .core.fans import explicit_axes, explicit_axes_order
 from .core.schemes import ALIASES, REGISTRY, parent_truncated_normal, resolve, validate
 from .core.spec import InitSpec
 from .core.stream import KeyStream, Stream
@@ -289,13 +289,6 @@ def factory(scheme: str, *, layout: str = "jax", **options: Any) -> Initializer:
     return init
 
 
-def _axes(shape: tuple[int, ...], axis: int | Sequence[int], argument: str) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    rank = len(shape)
-    return tuple(_validate.integer(argument, a, minimum=-rank, maximum=rank - 1,
-                                   hint=f" for shape {shape}") % rank for a in axes)
-
-
 def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
               batch_axis: Any) -> tuple[int, int, tuple[int, ...], tuple[int, ...]]:
     """JAX's ``_compute_fans``: fan_in = prod(in dims) x receptive field, fan_out =
@@ -304,8 +297,9 @@ def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
     if len(shape) < 2:
         raise InitError(f"variance scaling needs a shape of at least 2 dims (in and out); "
                         f"received shape {shape}. Initialise biases with zeros or normal")
-    ins, outs = _axes(shape, in_axis, "in_axis"), _axes(shape, out_axis, "out_axis")
-    batch = _axes(shape, batch_axis, "batch_axis")
+    ins = explicit_axes(shape, in_axis, "in_axis")
+    outs = explicit_axes(shape, out_axis, "out_axis")
+    batch = explicit_axes(shape, batch_axis, "batch_axis")
     if set(ins) & set(outs) or (set(ins) | set(outs)) & set(batch):
         raise InitError(f"in_axis {ins}, out_axis {outs} and batch_axis {batch} must be "
                         f"distinct axes of shape {shape}")
@@ -316,15 +310,6 @@ def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
         raise InitError(f"shape {shape} has fan_in {fan_in} and fan_out {fan_out}: "
                         "variance scaling divides by them; give every axis a size > 0")
     return fan_in, fan_out, ins, outs
-
-
-def _element_order(shape: tuple[int, ...], ins: tuple[int, ...],
-                   outs: tuple[int, ...]) -> tuple[int, ...] | None:
-    if len(ins) == 1 and len(outs) == 1:
-        order = canonical_axes(shape, "jax", in_axis=ins[0], out_axis=outs[0])
-    else:  # multi-axis kernels (DenseGeneral): outs, ins, then the rest
-        order = (*outs, *ins, *(a for a in range(len(shape)) if a not in (*ins, *outs)))
-    return None if order == tuple(range(len(shape))) else order
 
 
 def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = -2,
@@ -348,7 +333,7 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = 
         flat = resolve("variance_scaling", (int(fan_out), int(fan_in)),
                        scale=scale, mode=mode, distribution=distribution)
         return replace(flat, shape=shape, layout="jax",
-                       element_order=_element_order(shape, ins, outs))
+                       element_order=explicit_axes_order(len(shape), ins, outs))
 
     return _fixed(build, "variance_scaling", dtype, complex_laws=True)
 

@@ -38,6 +38,7 @@ from . import numpy as _numpy
 from ._errors import InitError
 from .core import validate as _validate
 from .core.engines.cast import check_magnitude, clip_bounds
+from .core.fans import explicit_axes, explicit_axes_order
 from .core.schemes import REGISTRY, get_scheme, resolve, validate
 from .core.spec import InitSpec, truncated_std_factor
 from .core.stream import Stream
@@ -104,6 +105,8 @@ class SchemeInitializer(keras.initializers.Initializer):
     def resolve(self, shape: Sequence[int]) -> InitSpec:
         """The spec for ``shape`` in Keras' layout (with Keras' fans for 0-D and 1-D shapes)."""
         dims = _validate.shape(shape)
+        if self.arguments.get("input_axes") is not None:
+            return self._resolve_on_axes(dims)
         if len(dims) >= 2 or get_scheme(self.scheme).family != "variance_scaling":
             return resolve(self.scheme, dims, layout="keras", **self.options)
         # Keras' compute_fans reads (n,) as fan_in = fan_out = n and () as 1: the square
@@ -113,6 +116,27 @@ class SchemeInitializer(keras.initializers.Initializer):
         return replace(spec, shape=dims, element_order=None, notes=(
             *spec.notes,
             f"Keras reads the {len(dims)}-D shape {dims} as fan_in = fan_out = {n}"))
+
+    def _resolve_on_axes(self, dims: tuple[int, ...]) -> InitSpec:
+        """Keras' ``compute_fans`` with axes: fan_in = prod(shape[input_axes]), fan_out =
+        prod(shape[output_axes]), the other axes in neither (no receptive field)."""
+        ins = explicit_axes(dims, self.arguments["input_axes"], "input_axes")
+        outs = explicit_axes(dims, self.arguments["output_axes"], "output_axes")
+        if set(ins) & set(outs):
+            raise InitError(f"input_axes {ins} and output_axes {outs} share an axis of shape "
+                            f"{dims}; an axis counts in one fan only")
+        fan_in, fan_out = math.prod(dims[a] for a in ins), math.prod(dims[a] for a in outs)
+        if not fan_in or not fan_out:
+            raise InitError(f"input_axes {ins} and output_axes {outs} of shape {dims} give "
+                            f"fan_in {fan_in} and fan_out {fan_out}: the std divides by "
+                            "them. An empty tensor has no law to resolve")
+        # the (out, in) matrix with these fans carries the law; the shape is restored
+        spec = resolve(self.scheme, (fan_out, fan_in), **self.options)
+        return replace(spec, shape=dims, layout="keras",
+                       element_order=explicit_axes_order(len(dims), ins, outs), notes=(
+                           *spec.notes,
+                           f"fans from input_axes {ins} (fan_in = {fan_in}) and output_axes "
+                           f"{outs} (fan_out = {fan_out}), as Keras reads them"))
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         """Values for ``shape`` in ``dtype`` (``None``: ``keras.config.floatx()``)."""
@@ -198,17 +222,31 @@ _KERAS_DISTRIBUTIONS = {  # Keras' name -> paraminit's (Keras reads "normal" as 
 }
 
 
-def _no_axes(a: dict[str, Any]) -> None:
-    if a["input_axes"] is not None or a["output_axes"] is not None:
+def _fan_axes(a: dict[str, Any]) -> dict[str, Any]:
+    """Keras' ``input_axes``/``output_axes``: both None, or both non-empty lists of ints
+    (checked against the shape at call time). Keras ignores one given alone; that is an
+    InitError here."""
+    given = {key: a[key] for key in ("input_axes", "output_axes")}
+    if all(value is None for value in given.values()):
+        return a
+    if any(value is None for value in given.values()):
         raise InitError(
-            f"input_axes and output_axes are not supported (received input_axes="
-            f"{_validate.show(a['input_axes'])}, output_axes={_validate.show(a['output_axes'])}"
-            "): paraminit reads fans from the Keras layout (*kernel, in, out). Leave them "
-            "None, or use keras.initializers for custom fan axes")
+            f"input_axes and output_axes go together (received input_axes="
+            f"{_validate.show(given['input_axes'])}, output_axes="
+            f"{_validate.show(given['output_axes'])}): Keras reads fans from them only when "
+            "both are given. Give both, or neither for the layout (*kernel, in, out)")
+    for key, value in given.items():
+        if (not isinstance(value, Sequence) or isinstance(value, str) or not value
+                or not all(isinstance(axis, (int, np.integer)) and not _validate.is_bool(axis)
+                           for axis in value)):
+            raise InitError(f"{key} must be None or a non-empty list of ints; received "
+                            f"{_validate.show(value)}")
+        given[key] = [int(axis) for axis in value]
+    return {**a, **given}
 
 
 def _variance_scaling(a: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    _no_axes(a)
+    a = _fan_axes(a)
     given = a["distribution"]
     distribution = _validate.choice("distribution", given.lower() if isinstance(given, str)
                                     else given, tuple(_KERAS_DISTRIBUTIONS))
@@ -221,8 +259,7 @@ def _variance_scaling(a: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 def _preset(**options: Any) -> _Translate:
     def translate(a: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        _no_axes(a)
-        return a, dict(options)
+        return _fan_axes(a), dict(options)
 
     return translate
 

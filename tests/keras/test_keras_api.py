@@ -100,7 +100,13 @@ BAD_ARGUMENTS = [
     (lambda: pk.HeNormal(seed=1.5), r"seed must be None, an int .* or a keras.random.Seed"),
     (lambda: pk.HeNormal(seed=True), r"seed must be None, an int"),
     (lambda: pk.HeNormal(name=3), r"name must be a str; received 3"),
-    (lambda: pk.HeNormal(input_axes=[0]), r"input_axes and output_axes are not supported"),
+    (lambda: pk.HeNormal(input_axes=[0]), r"input_axes and output_axes go together.*Give both"),
+    (lambda: pk.GlorotNormal(output_axes=[1]), r"go together \(received input_axes=None"),
+    (lambda: pk.VarianceScaling(input_axes=0, output_axes=[1]),
+     r"input_axes must be None or a non-empty list of ints; received 0"),
+    (lambda: pk.HeUniform(input_axes=[0], output_axes=[]), r"output_axes must be .*received \[\]"),
+    (lambda: pk.LecunNormal(input_axes=[0.5], output_axes=[1]), r"input_axes must be .*\[0.5\]"),
+    (lambda: pk.HeNormal(input_axes=[True], output_axes=[1]), r"input_axes must be .*\[True\]"),
     (lambda: pk.HeNormal(stddev=1.0), r"HeNormal: got an unexpected keyword.*its arguments"),
 ]
 
@@ -117,6 +123,12 @@ def test_bad_arguments_raise_at_construction(make, message):
     (pk.HeNormal(seed=0), (3, -1), r"shape must be a sequence of non-negative ints"),
     (pk.DeltaOrthogonal(seed=0), (3, 3, 8, 4), r"needs out-channels >= in-channels"),
     (pk.HeNormal(seed=0), (4, 4), None),
+    (pk.HeNormal(seed=0, input_axes=[0], output_axes=[2]), (4, 4),
+     r"output_axes must be an int in \[-2, 1\]; received 2 for shape \(4, 4\)"),
+    (pk.HeNormal(seed=0, input_axes=[0, -2], output_axes=[1]), (4, 4),
+     r"input_axes names an axis twice: \[0, -2\] for shape \(4, 4\)"),
+    (pk.HeNormal(seed=0, input_axes=[0, 1], output_axes=[1]), (4, 4),
+     r"input_axes \(0, 1\) and output_axes \(1,\) share an axis"),
 ])
 def test_bad_shapes(init, shape, message):
     if message is None:
@@ -267,6 +279,18 @@ def test_config_round_trip(name):
     if init.random:
         assert config["seed"] == 3 and config["name"] == "layer.w"
     np.testing.assert_array_equal(_np(init(_shape(name))), _np(again(_shape(name))))
+
+
+def test_config_round_trip_with_fan_axes():
+    init = pk.VarianceScaling(2.0, "fan_avg", seed=6, name="attn.kernel", input_axes=(0,),
+                              output_axes=[-2, -1])
+    config = init.get_config()
+    assert config["input_axes"] == [0] and config["output_axes"] == [-2, -1]  # as Keras'
+    revived = keras.initializers.deserialize(keras.initializers.serialize(init))
+    assert revived.get_config() == config
+    shape = (32, 4, 8)
+    np.testing.assert_array_equal(_np(init(shape)), _np(revived(shape)))
+    assert revived.resolve(shape).fans.fan_out == 32
 
 
 def test_keras_config_details():

@@ -116,3 +116,25 @@ def test_seeds(seed):
     else:
         assert valid
         _check_values(init, (8, 8), "float32")
+
+
+AXIS_LISTS = st.one_of(st.none(), st.lists(st.one_of(
+    st.integers(-5, 5), st.integers(min_value=-(2**70), max_value=2**70)), max_size=4))
+
+
+@given(input_axes=AXIS_LISTS, output_axes=AXIS_LISTS,
+       shape=st.sampled_from([(16, 8), (3, 3, 4, 8), (4, 6, 5), (7,), ()]), dtype=DTYPES)
+def test_fan_axes(input_axes, output_axes, shape, dtype):
+    """Any input_axes/output_axes: an InitError, or Keras' fans and values in bounds."""
+    try:
+        init = pk.GlorotUniform(seed=1, input_axes=input_axes, output_axes=output_axes)
+    except InitError:
+        return
+    _check_values(init, shape, dtype)
+    if input_axes is not None:
+        try:
+            fans = init.resolve(shape).fans
+        except InitError:
+            return
+        assert fans.fan_in == math.prod(shape[a] for a in input_axes)
+        assert fans.fan_out == math.prod(shape[a] for a in output_axes)

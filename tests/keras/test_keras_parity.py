@@ -49,9 +49,10 @@ def _std_error(values: np.ndarray) -> float:
     return math.sqrt(max(m4 - s2 * s2, 1e-300) / (4 * s2 * v.size))
 
 
-def _keras_target(scale: float, mode: str, distribution: str, shape) -> dict[str, float]:
+def _keras_target(scale: float, mode: str, distribution: str, shape,
+                  **axes) -> dict[str, float]:
     """Keras' formula (random_initializers.VarianceScaling.__call__), on Keras' fans."""
-    fan_in, fan_out = keras_fans(shape)
+    fan_in, fan_out = keras_fans(shape, **axes)
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     std = math.sqrt(scale / max(1.0, fan))
     if distribution == "uniform":
@@ -172,3 +173,45 @@ def test_keras_fans_equal_paraminit_keras_layout():
     for shape in [(7, 3), (5, 7, 3), (3, 3, 32, 1), (2, 3, 4, 5, 6)]:
         fans = pk.VarianceScaling().resolve(shape).fans
         assert (fans.fan_in, fans.fan_out) == keras_fans(shape)
+
+
+# (shape, input_axes, output_axes): an EinsumDense-style (in, heads, head_dim) kernel, a
+# multi-axis input, negative axes, a conv kernel whose window counts in neither fan
+AXES = [((64, 4, 16), [0], [1, 2]), ((8, 8, 32), [0, 1], [2]), ((16, 4, 32), [-3], [-1]),
+        ((3, 3, 32, 64), [2], [3])]
+
+
+@pytest.mark.parametrize(("shape", "input_axes", "output_axes"), AXES)
+@pytest.mark.parametrize("name", ["HeNormal", "GlorotUniform", "LecunNormal", "VarianceScaling"])
+def test_input_and_output_axes_as_keras(name, shape, input_axes, output_axes):
+    """Keras' compute_fans(shape, input_axes, output_axes): the product of the named axes,
+    no receptive field; the same std and bound, and draws that agree with Keras' own."""
+    axes = {"input_axes": input_axes, "output_axes": output_axes}
+    kwargs = {"scale": 0.7, "mode": "fan_out", "distribution": "uniform"} \
+        if name == "VarianceScaling" else {}
+    args = (kwargs["scale"], kwargs["mode"], kwargs["distribution"]) if kwargs \
+        else VARIANCE_SCALING[name]
+    ours_init = getattr(pk, name)(seed=4, name="w", **kwargs, **axes)
+    theirs_init = getattr(keras.initializers, name)(seed=4, **kwargs, **axes)
+    spec = ours_init.resolve(shape)
+    assert (spec.fans.fan_in, spec.fans.fan_out) == keras_fans(shape, **axes)
+    target = _keras_target(*args, shape, **axes)
+    assert spec.std == pytest.approx(target["std"], rel=1e-12)
+    assert "as Keras reads them" in spec.notes[-1]
+    ours, theirs = _np(ours_init(shape)), _np(theirs_init(shape))
+    assert ours.shape == theirs.shape == shape
+    _compare_draws(ours, theirs, target["std"])
+
+
+def test_axes_of_the_default_layout_give_the_default_values_rescaled():
+    """Axes that name Keras' own (in, out) keep the canonical element order: the values are
+    the layout-read ones times the ratio of the stds (a conv window leaves both fans)."""
+    shape = (3, 3, 16, 32)
+    default = pk.HeUniform(seed=8, name="conv.weight")
+    on_axes = pk.HeUniform(seed=8, name="conv.weight", input_axes=[2], output_axes=[3])
+    assert on_axes.resolve(shape).element_order == default.resolve(shape).element_order
+    np.testing.assert_allclose(_np(on_axes(shape)), 3.0 * _np(default(shape)), rtol=1e-6)
+    dense = (20, 30)
+    np.testing.assert_array_equal(
+        _np(pk.HeUniform(seed=8, input_axes=[0], output_axes=[1])(dense)),
+        _np(pk.HeUniform(seed=8)(dense)))

@@ -19,7 +19,7 @@ from .._errors import InitError
 from . import validate
 
 __all__ = ["Axes", "FanConvention", "Fans", "LAYOUTS", "Layout", "canonical_axes", "channel_axes",
-           "compute_fans"]
+           "compute_fans", "explicit_axes", "explicit_axes_order"]
 
 Layout = Literal["torch", "jax", "keras"]
 FanConvention = Literal["paraminit", "torch", "keras", "jax"]
@@ -275,6 +275,40 @@ def canonical_axes(
     axes = _read_axes(dims, str(layout), bool(transposed), in_axis, out_axis, "paraminit")
     first = (axes.in_axis, axes.out_axis) if transposed else (axes.out_axis, axes.in_axis)
     return (*first, *(axis for axis in range(len(dims)) if axis not in first))
+
+
+def explicit_axes(shape: Sequence[int], axes: object, argument: str) -> tuple[int, ...]:
+    """``axes`` (an int, or a sequence of ints counting from the end when negative) as
+    distinct non-negative axes of ``shape``: JAX's ``in_axis``/``out_axis``/``batch_axis``,
+    Keras' ``input_axes``/``output_axes``."""
+    rank = len(shape)
+    if isinstance(axes, numbers.Integral) and not validate.is_bool(axes):
+        given: tuple[object, ...] = (axes,)
+    elif isinstance(axes, Sequence) and not isinstance(axes, str):
+        given = tuple(axes)
+    else:
+        raise InitError(f"{argument} must be an int or a sequence of ints; received "
+                        f"{validate.show(axes)}")
+    if given and not rank:
+        raise InitError(f"{argument} names axes {validate.show(axes)} of a 0-D shape (); a "
+                        "scalar has no axes to read fans from")
+    found = tuple(validate.integer(argument, axis, minimum=-rank, maximum=rank - 1,
+                                   hint=f" for shape {tuple(shape)}") % rank for axis in given)
+    if len(set(found)) != len(found):
+        raise InitError(f"{argument} names an axis twice: {validate.show(axes)} for shape "
+                        f"{tuple(shape)}; list each axis once")
+    return found
+
+
+def explicit_axes_order(rank: int, ins: Sequence[int],
+                        outs: Sequence[int]) -> tuple[int, ...] | None:
+    """The canonical element order of a weight whose fans come from explicit axes: the out
+    axes, the in axes (each as given), then the other axes in storage order; None when that
+    is the storage order. With one in and one out axis this is :func:`canonical_axes`'
+    (out, in, *rest); with several (Flax ``DenseGeneral``, Keras ``input_axes``) it is the
+    torch ``Linear`` weight (prod(outs), prod(ins)) of the flattened kernel."""
+    order = (*outs, *ins, *(axis for axis in range(rank) if axis not in (*ins, *outs)))
+    return None if order == tuple(range(rank)) else order
 
 
 def compute_fans(
