@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import jax
@@ -46,8 +45,15 @@ from .core.engines import ELEMENTWISE, STANDARD_NORMAL, STANDARD_UNIFORM, canoni
 from .core.engines.cast import cast_array, check_magnitude
 from .core.engines.jax_engine import element_values
 from .core.engines.law import NORMAL_REACH
-from .core.fans import explicit_axes, explicit_axes_order
-from .core.schemes import ALIASES, REGISTRY, parent_truncated_normal, resolve, validate
+from .core.fans import explicit_axes
+from .core.schemes import (
+    ALIASES,
+    REGISTRY,
+    parent_truncated_normal,
+    resolve,
+    resolve_on_axes,
+    validate,
+)
 from .core.spec import InitSpec
 from .core.stream import KeyStream, Stream
 from .core.structured import (
@@ -306,9 +312,6 @@ def _jax_fans(shape: tuple[int, ...], in_axis: Any, out_axis: Any,
     receptive = math.prod(d for a, d in enumerate(shape) if a not in (*ins, *outs, *batch))
     fan_in = math.prod(shape[a] for a in ins) * receptive
     fan_out = math.prod(shape[a] for a in outs) * receptive
-    if fan_in == 0 or fan_out == 0:
-        raise InitError(f"shape {shape} has fan_in {fan_in} and fan_out {fan_out}: "
-                        "variance scaling divides by them; give every axis a size > 0")
     return fan_in, fan_out, ins, outs
 
 
@@ -329,11 +332,8 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: Any = 
 
     def build(shape: tuple[int, ...]) -> InitSpec:
         fan_in, fan_out, ins, outs = _jax_fans(shape, in_axis, out_axis, batch_axis)
-        # the 2-D (out, in) weight with these fans carries the law; the shape is restored
-        flat = resolve("variance_scaling", (int(fan_out), int(fan_in)),
-                       scale=scale, mode=mode, distribution=distribution)
-        return replace(flat, shape=shape, layout="jax",
-                       element_order=explicit_axes_order(len(shape), ins, outs))
+        return resolve_on_axes("variance_scaling", shape, fan_in, fan_out, ins, outs, "jax",
+                               scale=scale, mode=mode, distribution=distribution)
 
     return _fixed(build, "variance_scaling", dtype, complex_laws=True)
 

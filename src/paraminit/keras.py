@@ -38,8 +38,8 @@ from . import numpy as _numpy
 from ._errors import InitError
 from .core import validate as _validate
 from .core.engines.cast import check_magnitude, clip_bounds
-from .core.fans import explicit_axes, explicit_axes_order
-from .core.schemes import REGISTRY, get_scheme, resolve, validate
+from .core.fans import explicit_axes
+from .core.schemes import REGISTRY, get_scheme, resolve, resolve_on_axes, validate
 from .core.spec import InitSpec, truncated_std_factor
 from .core.stream import Stream
 
@@ -126,17 +126,11 @@ class SchemeInitializer(keras.initializers.Initializer):
             raise InitError(f"input_axes {ins} and output_axes {outs} share an axis of shape "
                             f"{dims}; an axis counts in one fan only")
         fan_in, fan_out = math.prod(dims[a] for a in ins), math.prod(dims[a] for a in outs)
-        if not fan_in or not fan_out:
-            raise InitError(f"input_axes {ins} and output_axes {outs} of shape {dims} give "
-                            f"fan_in {fan_in} and fan_out {fan_out}: the std divides by "
-                            "them. An empty tensor has no law to resolve")
-        # the (out, in) matrix with these fans carries the law; the shape is restored
-        spec = resolve(self.scheme, (fan_out, fan_in), **self.options)
-        return replace(spec, shape=dims, layout="keras",
-                       element_order=explicit_axes_order(len(dims), ins, outs), notes=(
-                           *spec.notes,
-                           f"fans from input_axes {ins} (fan_in = {fan_in}) and output_axes "
-                           f"{outs} (fan_out = {fan_out}), as Keras reads them"))
+        spec = resolve_on_axes(self.scheme, dims, fan_in, fan_out, ins, outs, "keras",
+                               **self.options)
+        return replace(spec, notes=(
+            *spec.notes, f"fans from input_axes {ins} (fan_in = {fan_in}) and output_axes "
+            f"{outs} (fan_out = {fan_out}), as Keras reads them"))
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         """Values for ``shape`` in ``dtype`` (``None``: ``keras.config.floatx()``)."""

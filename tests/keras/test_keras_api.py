@@ -139,6 +139,15 @@ def test_bad_shapes(init, shape, message):
         init(shape)
 
 
+def test_an_empty_fan_on_axes_is_refused_by_resolve():
+    """Calling gives an empty tensor (as Keras); resolving has no law to give."""
+    init = pk.HeNormal(seed=0, input_axes=[0], output_axes=[1])
+    assert tuple(keras.ops.shape(init((0, 4)))) == (0, 4)
+    with pytest.raises(InitError, match=r"shape \(0, 4\) has fan_in 0 \(axes \(0,\)\) and "
+                                        r"fan_out 4 \(axes \(1,\)\): variance scaling divides"):
+        init.resolve((0, 4))
+
+
 def test_values_a_dtype_cannot_hold_are_refused():
     with pytest.raises(InitError, match="cannot be held by float32"):
         pk.RandomNormal(stddev=1e300, seed=0)((4, 4))

@@ -23,6 +23,7 @@ from .fans import (
     channel_axes,
     check_fan_options,
     compute_fans,
+    explicit_axes_order,
 )
 from .gains import GAINS, SELU_ALPHA, SELU_LAMBDA, gain
 from .spec import InitSpec, truncated_std_factor
@@ -816,6 +817,23 @@ def _element_order(ctx: _Context) -> tuple[int, ...] | None:
         order = canonical_axes(ctx.shape, ctx.layout, transposed=options["transposed"],
                                in_axis=options["in_axis"], out_axis=options["out_axis"])
     return None if order == tuple(range(rank)) else order
+
+
+def resolve_on_axes(scheme: str, shape: Sequence[int], fan_in: int, fan_out: int,
+                    ins: Sequence[int], outs: Sequence[int], layout: str,
+                    **options: Any) -> InitSpec:
+    """The spec of a variance-scaling ``scheme`` for a kernel whose fans were read from
+    explicit axes (JAX's ``in_axis``/``out_axis``, Keras' ``input_axes``/``output_axes``):
+    the law of the 2-D (out, in) weight with these fans, given back ``shape``, ``layout``
+    and the element order of :func:`~paraminit.core.fans.explicit_axes_order`."""
+    dims = tuple(shape)
+    if fan_in == 0 or fan_out == 0:
+        raise InitError(f"shape {dims} has fan_in {fan_in} (axes {tuple(ins)}) and fan_out "
+                        f"{fan_out} (axes {tuple(outs)}): variance scaling divides by them; "
+                        "give every axis a size > 0")
+    flat = resolve(scheme, (fan_out, fan_in), **options)
+    return replace(flat, shape=dims, layout=layout,
+                   element_order=explicit_axes_order(len(dims), ins, outs))
 
 
 def validate(scheme: str, options: Mapping[str, Any]) -> None:
